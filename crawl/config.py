@@ -1,0 +1,239 @@
+"""Site configuration: one TOML file, validated into frozen dataclasses.
+
+Errors name the file, the site and the setting, and say how to fix it.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_CONFIG = "sites.toml (embedded default)"
+ENV_CONFIG = "NEWSARCHIVE_CONFIG"
+
+
+class ConfigError(ValueError):
+    """A malformed configuration; the message names file, site, setting and fix."""
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    user_agent: str = "newsarchive/0.1 (+https://github.com/newsarchive/newsarchive; archive bot)"
+    timeout_s: float = 20.0
+    max_bytes: int = 5_000_000
+    max_redirects: int = 5
+    retries: int = 3
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    respect_robots: bool = True
+
+
+@dataclass(frozen=True)
+class Politeness:
+    concurrency_per_host: int = 2
+    delay_s: float = 1.0     # minimum gap between requests to one host; robots Crawl-delay wins if larger
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    name: str
+    domains: tuple[str, ...]
+    extractor: str
+    start_pages: tuple[str, ...] = ()
+    feeds: tuple[str, ...] = ()
+    sitemaps: tuple[str, ...] = ()
+    schedule: str = "0 * * * *"
+    timezone: str = "UTC"
+    politeness: Politeness = field(default_factory=Politeness)
+    max_articles: int | None = None   # cap per run (None: everything discovered)
+
+    def owns(self, url: str) -> bool:
+        host = (urlsplit(url).hostname or "").lower()
+        return any(host == d or host.endswith("." + d) for d in self.domains)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class Config:
+    sites: dict[str, SiteConfig]
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    source: str = DEFAULT_CONFIG
+
+    def site(self, name: str) -> SiteConfig:
+        try:
+            return self.sites[name]
+        except KeyError:
+            raise ConfigError(
+                f"{self.source}: no site named {name!r}; configured sites: "
+                f"{', '.join(sorted(self.sites)) or '(none)'}"
+            ) from None
+
+    def with_politeness(self, delay_s: float | None = None, concurrency: int | None = None) -> "Config":
+        """A copy with every site's politeness overridden (used by --replay and benchmarks)."""
+        sites = {}
+        for name, s in self.sites.items():
+            p = s.politeness
+            p = replace(
+                p,
+                delay_s=p.delay_s if delay_s is None else delay_s,
+                concurrency_per_host=p.concurrency_per_host if concurrency is None else concurrency,
+            )
+            sites[name] = replace(s, politeness=p)
+        return replace(self, sites=sites)
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Load and validate a config file; ``None`` means $NEWSARCHIVE_CONFIG or the embedded default."""
+    if path is None:
+        path = os.environ.get(ENV_CONFIG) or None
+    if path is None:
+        text = resources.files("crawl").joinpath("sites.toml").read_text("utf-8")
+        source = DEFAULT_CONFIG
+    else:
+        p = Path(path)
+        source = str(p)
+        try:
+            text = p.read_text("utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"config file {source} does not exist; pass an existing file with --config "
+                              f"or unset {ENV_CONFIG} to use the embedded default") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML ({e}); fix the syntax at that line") from None
+    return parse_config(raw, source)
+
+
+def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
+    _check_keys(raw, {"fetch", "sites"}, source, "top level")
+    fetch = _build(FetchSettings, raw.get("fetch", {}), source, "[fetch]")
+    if fetch.timeout_s <= 0 or fetch.max_bytes <= 0 or fetch.max_redirects < 0 or fetch.retries < 0:
+        raise ConfigError(f"{source}: [fetch] timeout_s and max_bytes must be > 0, "
+                          f"max_redirects and retries >= 0")
+    sites_raw = raw.get("sites")
+    if not isinstance(sites_raw, dict) or not sites_raw:
+        raise ConfigError(f"{source}: no [sites.NAME] tables; add at least one site")
+    sites = {name: _parse_site(name, body, source) for name, body in sites_raw.items()}
+    owner: dict[str, str] = {}
+    for s in sites.values():
+        for d in s.domains:
+            if d in owner:
+                raise ConfigError(f"{source}: domain {d!r} is listed by sites {owner[d]!r} and {s.name!r}; "
+                                  f"a domain belongs to one site")
+            owner[d] = s.name
+    return Config(sites=sites, fetch=fetch, source=source)
+
+
+_SITE_KEYS = {f.name for f in fields(SiteConfig)} - {"name"}
+
+
+def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
+    where = f"[sites.{name}]"
+    if not isinstance(body, dict):
+        raise ConfigError(f"{source}: {where} must be a table")
+    _check_keys(body, _SITE_KEYS, source, where)
+    for key in ("domains", "extractor"):
+        if key not in body:
+            raise ConfigError(f"{source}: {where} is missing {key!r}; add e.g. "
+                              + ('domains = ["example.com"]' if key == "domains" else 'extractor = "generic"'))
+    domains = tuple(_str_list(body, "domains", source, where))
+    if not domains:
+        raise ConfigError(f"{source}: {where} domains is empty; list the hosts this site serves")
+    for d in domains:
+        if "/" in d or ":" in d or " " in d or d != d.lower():
+            raise ConfigError(f"{source}: {where} domain {d!r} is not a bare lowercase host name "
+                              f"(write 'www.example.com', not a URL)")
+    politeness = _build(Politeness, body.get("politeness", {}), source, f"{where}.politeness")
+    if politeness.concurrency_per_host < 1 or politeness.delay_s < 0:
+        raise ConfigError(f"{source}: {where}.politeness needs concurrency_per_host >= 1 and delay_s >= 0")
+    site = SiteConfig(
+        name=name,
+        domains=domains,
+        extractor=_typed(body, "extractor", str, source, where),
+        start_pages=tuple(_str_list(body, "start_pages", source, where)),
+        feeds=tuple(_str_list(body, "feeds", source, where)),
+        sitemaps=tuple(_str_list(body, "sitemaps", source, where)),
+        schedule=body.get("schedule", "0 * * * *"),
+        timezone=body.get("timezone", "UTC"),
+        politeness=politeness,
+        max_articles=body.get("max_articles"),
+    )
+    for key in ("start_pages", "feeds", "sitemaps"):
+        for url in getattr(site, key):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"{source}: {where} {key} entry {url!r} is not an http(s) URL")
+            if not site.owns(url):
+                raise ConfigError(f"{source}: {where} {key} entry {url!r} is outside the site's domains "
+                                  f"{list(domains)}; add its host to domains or remove it")
+    if not (site.start_pages or site.feeds or site.sitemaps):
+        raise ConfigError(f"{source}: {where} has no start_pages, feeds or sitemaps; give at least one")
+    try:
+        ZoneInfo(site.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{source}: {where} timezone {site.timezone!r} is not an IANA zone "
+                          f"(e.g. 'Asia/Beirut', 'UTC')") from None
+    _check_cron(site.schedule, source, where)
+    if site.max_articles is not None and (not isinstance(site.max_articles, int) or site.max_articles < 1):
+        raise ConfigError(f"{source}: {where} max_articles must be a positive integer")
+    from extractors import registry  # late import: config must load without parsing anything
+    if site.extractor not in registry.names():
+        raise ConfigError(f"{source}: {where} extractor {site.extractor!r} is unknown; "
+                          f"known extractors: {', '.join(registry.names())}")
+    return site
+
+
+def _check_cron(expr: Any, source: str, where: str) -> None:
+    from cronsim import CronSim, CronSimError  # cronsim ships with prefect
+
+    from datetime import datetime
+    if not isinstance(expr, str):
+        raise ConfigError(f"{source}: {where} schedule must be a cron string like '*/30 * * * *'")
+    try:
+        CronSim(expr, datetime(2026, 1, 1))
+    except CronSimError as e:
+        raise ConfigError(f"{source}: {where} schedule {expr!r} is not a valid cron expression ({e}); "
+                          f"use five fields, e.g. '*/30 * * * *'") from None
+
+
+def _check_keys(d: dict, allowed: set[str], source: str, where: str) -> None:
+    unknown = set(d) - allowed
+    if unknown:
+        raise ConfigError(f"{source}: {where} has unknown setting(s) {', '.join(sorted(unknown))}; "
+                          f"allowed: {', '.join(sorted(allowed))}")
+
+
+def _build(cls, raw: Any, source: str, where: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: {where} must be a table")
+    _check_keys(raw, {f.name for f in fields(cls)}, source, where)
+    kwargs = {}
+    for f in fields(cls):
+        if f.name in raw:
+            default = getattr(cls(), f.name)
+            kwargs[f.name] = _typed(raw, f.name, type(default), source, where)
+    return cls(**kwargs)
+
+
+def _typed(d: dict, key: str, typ: type, source: str, where: str):
+    value = d[key]
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+        raise ConfigError(f"{source}: {where} {key} = {value!r} must be of type {typ.__name__}")
+    return value
+
+
+def _str_list(d: dict, key: str, source: str, where: str) -> list[str]:
+    value = d.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: {where} {key} must be a list of strings")
+    return value

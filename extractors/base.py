@@ -1,0 +1,71 @@
+"""The article record every extractor returns, and the extractor contract.
+
+An extractor is pure: ``parse(html, url) -> Article``, no I/O. It declares a
+``name``, the ``domains`` it owns and a ``version``; the registry in
+``extractors.registry`` finds it by domain and refuses duplicates.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    caption: str | None = None
+
+
+@dataclass
+class Article:
+    """One extracted article. Field names are a public API (README)."""
+
+    url: str                                   # canonical URL
+    site: str                                  # site name from the config, or the host
+    title: str | None = None
+    summary: str | None = None                 # standfirst / description
+    authors: list[str] = field(default_factory=list)
+    source: str | None = None                  # agency credit, e.g. "Agencies"
+    published_at: datetime | None = None       # timezone-aware, UTC
+    modified_at: datetime | None = None        # timezone-aware, UTC
+    section: str | None = None
+    tags: list[str] = field(default_factory=list)
+    language: str | None = None
+    dateline: str | None = None                # e.g. "ISTANBUL"
+    body: str = ""                             # paragraphs in order, joined by "\n\n"
+    images: list[Image] = field(default_factory=list)
+    credits: str | None = None                 # "Additional reporting by ...; Editing by ..."
+    related: list[str] = field(default_factory=list)   # related article URLs
+    ticker: list[str] = field(default_factory=list)    # BREAKING items seen on the page
+    extractor: str = ""
+    extractor_version: str = ""
+    quality: list[str] = field(default_factory=list)   # flags, e.g. "no_date", "meta:json-ld"
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p for p in self.body.split("\n\n") if p]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("published_at", "modified_at"):
+            if d[key] is not None:
+                d[key] = d[key].isoformat()
+        return d
+
+
+class Extractor:
+    """Base class for site extractors. Subclasses set the class attributes
+    and implement ``parse``; ``is_article_url`` tells discovery which links on
+    home/section pages are articles."""
+
+    name: ClassVar[str]
+    domains: ClassVar[tuple[str, ...]]
+    version: ClassVar[str] = "1"
+
+    def parse(self, html: str, url: str) -> Article:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def is_article_url(self, url: str) -> bool:
+        """Whether a link found on a home/section page points at an article."""
+        return False

@@ -1,0 +1,152 @@
+"""One site's crawl as plain async Python: discover, fetch a batch, extract, stage rows.
+
+The Prefect flow (flows/scrape.py) wraps these calls in tasks, one per site
+discovery and one per batch of pages; everything here runs and is tested
+without Prefect.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from dedup import content_hash
+from extractors import GENERIC, Article, Extractor
+from storage.staging import Staging
+from storage.state import CrawlState
+
+from .config import SiteConfig
+from .discovery import DiscoveredUrl, discover
+from .fetch import Fetcher, FetchResult
+
+log = logging.getLogger("newsarchive.crawl")
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+@dataclass
+class SiteRun:
+    """Everything one site's crawl in one run needs; counters are the run stats."""
+    site: SiteConfig
+    run_id: str
+    fetcher: Fetcher
+    extractor: Extractor
+    staging: Staging
+    state: CrawlState
+    counters: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    example_failures: dict[str, list[str]] = field(default_factory=dict)
+
+    def note_error(self, kind: str, message: str) -> None:
+        self.errors.append(message)
+        examples = self.example_failures.setdefault(kind, [])
+        if len(examples) < 3:
+            examples.append(message)
+
+
+def fetch_row(run: SiteRun, kind: str, r: FetchResult, chash: str | None = None) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id, "site": run.site.name, "kind": kind, "url": r.url,
+        "final_url": r.final_url, "outcome": r.outcome, "status": r.status,
+        "error_kind": r.error_kind, "error": r.error, "etag": r.etag,
+        "last_modified": r.last_modified, "content_hash": chash, "fetched_at": r.fetched_at,
+        "elapsed_ms": r.elapsed_ms, "bytes": len(r.content or b""), "attempts": r.attempts,
+        "warc_file": r.warc.filename if r.warc else None,
+        "warc_offset": r.warc.offset if r.warc else None,
+        "warc_length": r.warc.length if r.warc else None,
+    }
+
+
+def article_row(run: SiteRun, art: Article, r: FetchResult, chash: str) -> dict[str, Any]:
+    d = art.to_dict()
+    d.update({
+        "site": run.site.name, "version": 0, "content_hash": chash, "fetched_url": r.final_url,
+        "seen_at": r.fetched_at, "run_id": run.run_id,
+        "warc_file": r.warc.filename if r.warc else None,
+        "warc_offset": r.warc.offset if r.warc else None,
+        "warc_length": r.warc.length if r.warc else None,
+    })
+    d["images"] = [{"url": i["url"], "caption": i["caption"]} for i in d["images"]]
+    return d
+
+
+async def discover_urls(run: SiteRun, *, since=None, until=None, max_urls: int | None = None) -> list[DiscoveredUrl]:
+    result = await discover(run.site, run.fetcher, run.extractor, since=since, until=until,
+                            max_urls=max_urls or run.site.max_articles)
+    rows = []
+    for page in result.pages:
+        rows.append(fetch_row(run, _discovery_kind(run.site, page.url), page))
+        run.counters[f"discovery_{page.outcome}"] += 1
+    run.staging.append("fetch_log", f"{run.site.name}-discovery", rows)
+    for message in result.errors:
+        run.note_error("discovery", message)
+    run.counters["discovery_errors"] += len(result.errors)
+    run.counters["discovered"] += len(result.urls)
+    return result.urls
+
+
+def _discovery_kind(site: SiteConfig, url: str) -> str:
+    if url in site.sitemaps or "sitemap" in url:
+        return "sitemap"
+    if url in site.feeds:
+        return "feed"
+    return "page"
+
+
+def extract_page(run: SiteRun, r: FetchResult) -> Article | None:
+    """Site extractor first; the generic fallback when it fails or finds no body."""
+    html = r.text or ""
+    try:
+        art = run.extractor.parse(html, r.final_url)
+    except Exception as e:  # a broken page must not stop the run
+        run.counters["extract_failed"] += 1
+        run.note_error("extract", f"{run.site.name}: extractor {run.extractor.name!r} failed on "
+                                  f"{r.final_url}: {type(e).__name__}: {e}; falling back to 'generic'")
+        art = None
+    if (art is None or not art.body) and run.extractor is not GENERIC:
+        try:
+            fallback = GENERIC.parse(html, r.final_url)
+        except Exception as e:
+            run.note_error("extract", f"{run.site.name}: generic extractor failed on {r.final_url}: {e}")
+            return art
+        fallback.quality.append(f"fallback:generic(from {run.extractor.name})")
+        run.counters["extract_fallback"] += 1
+        art = fallback
+    return art
+
+
+async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Counter:
+    """Fetch, extract and stage one batch of article URLs. Returns this batch's counters."""
+    before = run.counters.copy()
+    fetch_rows: list[dict[str, Any]] = []
+    article_rows: list[dict[str, Any]] = []
+    async for r in run.fetcher.fetch_many(list(urls)):
+        run.counters[r.outcome] += 1
+        chash = None
+        if r.outcome == "failed" or r.outcome == "skipped":
+            run.counters[f"{r.outcome}:{r.error_kind}"] += 1
+            if r.outcome == "failed":
+                run.note_error(r.error_kind or "failed", r.error or f"{r.url} failed")
+        elif r.outcome == "fetched":
+            ctype = r.headers.get("content-type", "text/html").split(";")[0].strip().lower()
+            if ctype not in HTML_TYPES:
+                run.counters["not_html"] += 1
+            else:
+                art = extract_page(run, r)
+                if art is not None:
+                    art.site = run.site.name
+                    run.counters["extracted"] += 1
+                    chash = content_hash(art)
+                    known = run.state.hashes.get(art.url)
+                    if known == chash:
+                        run.counters["unchanged"] += 1
+                    else:
+                        run.counters["new" if known is None else "changed"] += 1
+                        run.state.hashes[art.url] = chash
+                        article_rows.append(article_row(run, art, r, chash))
+        fetch_rows.append(fetch_row(run, "article", r, chash))
+    part = f"{run.site.name}-{batch_no:05d}"
+    run.staging.append("fetch_log", part, fetch_rows)
+    run.staging.append("article_versions", part, article_rows)
+    return run.counters - before

@@ -1,0 +1,250 @@
+"""The `newsarchive` command line.
+
+Every command has --help with an example. Errors are one clear line (site,
+URL or setting, and the fix) and exit code 2, not a traceback.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from crawl.config import ConfigError, load_config
+from storage.lake import ENV_ARCHIVE, Archive, ArchiveError
+from storage.sql import FORMATS, QueryError, format_result, query, shell
+
+DEMO_QUERY = ("SELECT site, count(*) AS articles, min(published_at) AS oldest, "
+              "max(published_at) AS newest FROM articles GROUP BY site ORDER BY site")
+
+
+def fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+class Ctx:
+    def __init__(self, archive: str, config: str | None):
+        self.archive = Archive(archive)
+        self.config_path = config
+
+    def config(self):
+        try:
+            return load_config(self.config_path)
+        except ConfigError as e:
+            fail(str(e))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--archive", envvar=ENV_ARCHIVE, default="./archive", show_default=True,
+              type=click.Path(file_okay=False), help=f"Archive directory (env {ENV_ARCHIVE}).")
+@click.option("--config", "config", envvar="NEWSARCHIVE_CONFIG", default=None,
+              type=click.Path(dir_okay=False),
+              help="Site config TOML (env NEWSARCHIVE_CONFIG; default: the embedded sites.toml).")
+@click.version_option("0.1.0", prog_name="newsarchive")
+@click.pass_context
+def cli(ctx: click.Context, archive: str, config: str | None) -> None:
+    """Scheduled scraping and archival of news sites.
+
+    \b
+    Example (everything local, against the built-in replay web):
+      newsarchive run --replay
+      newsarchive sql "SELECT site, count(*) FROM articles GROUP BY site"
+    """
+    ctx.obj = Ctx(archive, config)
+
+
+@cli.command()
+@click.pass_obj
+def sites(obj: Ctx) -> None:
+    """List the configured sites.
+
+    \b
+    Example:
+      newsarchive sites
+      newsarchive --config my-sites.toml sites
+    """
+    cfg = obj.config()
+    rows = [(s.name, ", ".join(s.domains), s.extractor, s.schedule, s.timezone,
+             s.politeness.concurrency_per_host, s.politeness.delay_s,
+             len(s.sitemaps), len(s.feeds), len(s.start_pages)) for s in cfg.sites.values()]
+    cols = ["site", "domains", "extractor", "schedule", "timezone", "concurrency", "delay_s",
+            "sitemaps", "feeds", "start_pages"]
+    click.echo(f"config: {cfg.source}")
+    click.echo(format_result(cols, rows, "table"))
+
+
+def _start_replay(seed: int, articles: int):
+    from replay import start_replay
+    srv = start_replay(seed=seed, per_site=articles)
+    click.echo(f"replay web: {srv.url} (seed {seed}, {articles} articles per site)", err=True)
+    return srv
+
+
+@cli.command()
+@click.option("--site", "sites_", multiple=True, metavar="NAME", help="Site to crawl (repeatable; default: all).")
+@click.option("--replay", is_flag=True, help="Start the replay web in-process and crawl it instead of the live sites.")
+@click.option("--replay-articles", default=150, show_default=True, help="Replay corpus size per site.")
+@click.option("--replay-seed", default=1, show_default=True, help="Replay corpus seed.")
+@click.option("--delay", type=float, default=None,
+              help="Override every site's politeness delay in seconds (default with --replay: 0).")
+@click.option("--max-articles", type=int, default=None, help="Fetch at most N articles per site.")
+@click.option("--query", "demo_query", default=DEMO_QUERY, show_default="a count by site",
+              help="SQL to print after the run ('' for none).")
+@click.pass_obj
+def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, delay, max_articles, demo_query) -> None:
+    """Run the scrape flow once, then print a per-site summary and a query.
+
+    \b
+    Examples:
+      newsarchive run --replay                 # both sites, local replay web
+      newsarchive run --site reuters --max-articles 50
+    """
+    cfg = obj.config()
+    for name in sites_:
+        if name not in cfg.sites:
+            fail(f"no site named {name!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))} "
+                 f"(see `newsarchive sites`)")
+    from flows.report import text_table
+    from flows.scrape import scrape
+    from collections import Counter
+
+    srv = _start_replay(replay_seed, replay_articles) if replay else None
+    if replay and delay is None:
+        delay = 0.0
+    try:
+        result = asyncio.run(scrape(
+            sites=list(sites_) or None, archive=str(obj.archive.root), config_path=obj.config_path,
+            replay_url=srv.url if srv else None, delay_s=delay, max_articles=max_articles))
+    except (ConfigError, ArchiveError) as e:
+        fail(str(e))
+    finally:
+        if srv:
+            srv.stop()
+    stats = {k: Counter(v) for k, v in result["stats"].items()}
+    click.echo(f"\nrun {result['run_id']} -> snapshot {result['snapshot']} in {result['archive']}")
+    click.echo(text_table(stats))
+    if result["error_count"]:
+        click.echo(f"{result['error_count']} error(s); first: {result['errors'][0]}")
+    if demo_query:
+        cols, rows = query(obj.archive, demo_query)
+        click.echo(f"\n{demo_query}")
+        click.echo(format_result(cols, rows))
+
+
+@cli.command()
+@click.argument("sql", required=False)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--write", is_flag=True, help="Open the archive read-write (default: read-only).")
+@click.pass_obj
+def sql(obj: Ctx, sql: str | None, fmt: str, write: bool) -> None:
+    """Query the archive with DuckDB SQL; without SQL, an interactive shell.
+
+    Views: articles (latest version of each article), article_versions,
+    fetch_log, runs, run_stats.
+
+    \b
+    Examples:
+      newsarchive sql "SELECT site, count(*) FROM articles GROUP BY site"
+      newsarchive sql --format csv "SELECT url, title, published_at FROM articles" > articles.csv
+      newsarchive sql            # interactive: statements end with ';'
+    """
+    try:
+        if sql is None:
+            shell(obj.archive, write=write, fmt=fmt)
+            return
+        cols, rows = query(obj.archive, sql, write=write)
+    except (ArchiveError, QueryError) as e:
+        fail(str(e))
+    if cols:
+        click.echo(format_result(cols, rows, fmt))
+
+
+@cli.command()
+@click.option("--replay", is_flag=True, help="Serve against an in-process replay web (demo).")
+@click.option("--site", "sites_", multiple=True, metavar="NAME", help="Site to schedule (default: all).")
+@click.pass_obj
+def serve(obj: Ctx, replay: bool, sites_) -> None:
+    """Register one scrape deployment per site with its cron schedule and run them (Prefect serve).
+
+    \b
+    Example:
+      newsarchive serve                 # runs until Ctrl-C; see `prefect server start` for the UI
+    """
+    cfg = obj.config()
+    from flows.deployments import build_deployments
+    from prefect import serve as prefect_serve
+
+    srv = _start_replay(1, 150) if replay else None
+    try:
+        deployments = build_deployments(cfg, archive=str(obj.archive.root), config_path=obj.config_path,
+                                        sites=list(sites_) or None, replay_url=srv.url if srv else None)
+        for d in deployments:
+            click.echo(f"deployment {d.name}: cron {d.schedules[0].schedule.cron!r}", err=True)
+        prefect_serve(*deployments)
+    finally:
+        if srv:
+            srv.stop()
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True)
+@click.option("--seed", default=1, show_default=True, help="Corpus seed.")
+@click.option("--articles", default=150, show_default=True, help="Articles per site (10..100000).")
+def replay(host: str, port: int, seed: int, articles: int) -> None:
+    """Start the replay web alone (serves both sites by Host header) until Ctrl-C.
+
+    \b
+    Example:
+      newsarchive replay --port 8765 &
+      curl -H 'Host: english.almayadeen.net' http://127.0.0.1:8765/sitemaps/all.xml
+    """
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        fail(f"--host {host!r}: the replay web serves loopback only; use 127.0.0.1")
+    from replay import Corpus, build_app
+    from replay.server import LoopbackServer
+    srv = LoopbackServer(build_app(Corpus(seed=seed, per_site=articles)), host=host, port=port)
+    srv.start()
+    click.echo(f"replay web on {srv.url} (seed {seed}, {articles} articles per site); Ctrl-C stops it")
+    try:
+        while True:
+            import time
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--url", required=True, help="The page's URL (chooses the site extractor).")
+@click.option("--extractor", "name", default=None, help="Force an extractor, e.g. 'generic'.")
+def extract(file: str, url: str, name: str | None) -> None:
+    """Extract one saved HTML page (.html or .html.gz) and print the record as JSON.
+
+    \b
+    Example:
+      newsarchive extract page.html --url https://www.reuters.com/world/...
+    """
+    import gzip
+    import extractors
+    data = Path(file).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    try:
+        art = extractors.extract(data.decode("utf-8", errors="replace"), url, extractor=name)
+    except extractors.RegistryError as e:
+        fail(str(e))
+    click.echo(json.dumps(art.to_dict(), ensure_ascii=False, indent=2))
+
+
+def main() -> None:
+    cli(prog_name="newsarchive")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""The scheduled scrape flow: discover, fetch politely, archive raw, extract, store.
+
+Orchestration only. The work is plain Python in crawl/, extractors/, dedup/ and
+storage/; Prefect adds one task per site discovery and one per batch of pages
+(never one per page), the run log and the summary artifact. The whole run is
+committed to the archive in one transaction: one DuckLake snapshot per run.
+"""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+import extractors
+from crawl.config import Config, load_config
+from crawl.fetch import Fetcher
+from crawl.pipeline import SiteRun, crawl_batch, discover_urls
+from crawl.warc import WarcWriter
+from storage.commit import commit_staging, recover
+from storage.lake import Archive
+from storage.staging import Staging
+from storage.state import load_state
+
+from .report import markdown_table, text_table
+
+VERSION = "0.1.0"
+BATCH_SIZE = 200
+
+
+@task(name="discover", cache_policy=NO_CACHE, task_run_name="discover-{run.site.name}")
+async def discover_task(run: SiteRun, max_urls: int | None) -> list[str]:
+    found = await discover_urls(run, max_urls=max_urls)
+    return [d.url for d in found]
+
+
+@task(name="crawl-batch", cache_policy=NO_CACHE, task_run_name="crawl-{run.site.name}-{batch_no}")
+async def crawl_batch_task(run: SiteRun, urls: list[str], batch_no: int) -> dict[str, int]:
+    return dict(await crawl_batch(run, urls, batch_no))
+
+
+async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int) -> Counter:
+    urls = await discover_task(run, max_urls)
+    for n, start in enumerate(range(0, len(urls), batch_size)):
+        await crawl_batch_task(run, urls[start:start + batch_size], n)
+    run.counters["stored"] = run.counters["new"] + run.counters["changed"]
+    return run.counters
+
+
+def replay_host_map(config: Config, replay_url: str | None) -> dict[str, str]:
+    """Every configured domain mapped to the replay web, so archived URLs stay the real ones."""
+    if not replay_url:
+        return {}
+    return {d: replay_url for s in config.sites.values() for d in s.domains}
+
+
+def new_run_id() -> str:
+    from prefect.runtime import flow_run
+    rid = flow_run.id or uuid.uuid4().hex
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{str(rid)[:8]}"
+
+
+@flow(name="scrape", log_prints=False)
+async def scrape(
+    sites: list[str] | None = None,
+    archive: str | None = None,
+    config_path: str | None = None,
+    replay_url: str | None = None,
+    delay_s: float | None = None,
+    max_articles: int | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> dict[str, Any]:
+    """Crawl the given sites (default: all configured) once into the archive."""
+    logger = get_run_logger()
+    config = load_config(config_path)
+    if delay_s is not None:
+        config = config.with_politeness(delay_s=delay_s)
+    names = sites or sorted(config.sites)
+    selected = [config.site(n) for n in names]
+
+    arch = Archive(archive)
+    arch.init()
+    run_id = new_run_id()
+    started = datetime.now(timezone.utc)
+    con = arch.connect()
+    try:
+        recovered = recover(arch, con)
+        if recovered:
+            logger.warning("committed %d staged run(s) left by a crashed process: %s",
+                           len(recovered), ", ".join(recovered))
+        state = load_state(con, names)
+    finally:
+        con.close()
+
+    staging = Staging(arch.staging_dir, run_id)
+    staging.write_meta({"run_id": run_id, "flow_run_id": None, "flow_name": "scrape",
+                        "sites": names, "started_at": started, "newsarchive_version": VERSION})
+    warc = WarcWriter(arch.warc_dir, prefix=f"newsarchive-{run_id}")
+    try:
+        async with Fetcher(config, host_map=replay_host_map(config, replay_url), warc=warc,
+                           validators=state.validators) as fetcher:
+            runs = [SiteRun(site=s, run_id=run_id, fetcher=fetcher,
+                            extractor=extractors.registry.get(s.extractor),
+                            staging=staging, state=state) for s in selected]
+            results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size) for r in runs))
+    finally:
+        warc.close()
+
+    stats = {r.site.name: c for r, c in zip(runs, results)}
+    errors = [e for r in runs for e in r.errors]
+    from prefect.runtime import flow_run
+    run_row = {"run_id": run_id, "flow_run_id": str(flow_run.id) if flow_run.id else None,
+               "flow_name": "scrape", "sites": names, "started_at": started,
+               "finished_at": datetime.now(timezone.utc),
+               "status": "completed_with_errors" if errors else "completed",
+               "newsarchive_version": VERSION}
+    con = arch.connect()
+    try:
+        snapshot = commit_staging(con, staging, run_row, stats)
+    finally:
+        con.close()
+
+    table = text_table(stats)
+    logger.info("run %s committed as snapshot %s\n%s", run_id, snapshot, table)
+    for r in runs:
+        for kind, examples in r.example_failures.items():
+            logger.warning("%s: %d error(s) of kind %s, e.g. %s", r.site.name,
+                           sum(1 for _ in examples), kind, examples[0])
+    await acreate_markdown_artifact(
+        key="scrape-run-stats",
+        markdown=f"# Scrape run `{run_id}` (snapshot {snapshot})\n\n{markdown_table(stats)}\n",
+        description=f"Per-site counters of run {run_id}",
+    )
+    return {"run_id": run_id, "snapshot": snapshot, "archive": str(arch.root),
+            "stats": {k: dict(v) for k, v in stats.items()}, "errors": errors[:50],
+            "error_count": len(errors)}

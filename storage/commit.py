@@ -1,0 +1,84 @@
+"""Commit a staged run into the lake: one transaction, hence one DuckLake snapshot per run.
+
+Article rows become a new version only when their content hash differs from
+the latest stored version of the same URL, so re-crawling unchanged pages adds
+no article rows (the fetch log still records that they were seen).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from typing import Any
+
+import duckdb
+
+from .lake import LAKE, Archive
+from .schema import ARTICLE_COLUMNS, FETCH_COLUMNS, RUN_COLUMNS, RUN_STAT_COLUMNS
+from .staging import Staging, pending_runs
+
+
+def _reader(files, columns: dict[str, str]) -> str:
+    cols = ", ".join(f"'{k}': '{v}'" for k, v in columns.items())
+    paths = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+    return f"read_json([{paths}], format = 'newline_delimited', columns = {{{cols}}})"
+
+
+def commit_staging(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[str, Any],
+                   stats: dict[str, dict[str, int]]) -> int:
+    """Write the staged rows, the run row and its counters in one transaction; returns the snapshot id."""
+    con.execute("BEGIN")
+    try:
+        fetch_files = staging.files("fetch_log")
+        if fetch_files:
+            con.execute(f"INSERT INTO fetch_log SELECT * FROM {_reader(fetch_files, FETCH_COLUMNS)}")
+        article_files = staging.files("article_versions")
+        if article_files:
+            cols = ", ".join(ARTICLE_COLUMNS)
+            # Last fetch of a URL within the run wins; a new version only when the content changed.
+            con.execute(f"""
+                INSERT INTO article_versions ({cols})
+                WITH staged AS (
+                    SELECT * FROM {_reader(article_files, ARTICLE_COLUMNS)}
+                    QUALIFY row_number() OVER (PARTITION BY url ORDER BY seen_at DESC) = 1
+                ), latest AS (
+                    SELECT url, max(version) AS v, arg_max(content_hash, version) AS h
+                    FROM article_versions GROUP BY url
+                )
+                SELECT staged.* REPLACE (coalesce(latest.v, 0) + 1 AS version)
+                FROM staged LEFT JOIN latest USING (url)
+                WHERE latest.h IS DISTINCT FROM staged.content_hash
+            """)
+        con.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
+                    [run.get(c) for c in RUN_COLUMNS])
+        stat_rows = [(run["run_id"], site, counter, int(value))
+                     for site, counters in stats.items() for counter, value in counters.items()]
+        if stat_rows:
+            con.executemany(f"INSERT INTO run_stats ({', '.join(RUN_STAT_COLUMNS)}) VALUES (?, ?, ?, ?)", stat_rows)
+        con.execute(f"CALL {LAKE}.set_commit_message('newsarchive', ?, extra_info => ?)",
+                    [f"{run.get('flow_name') or 'run'} {run['run_id']}",
+                     json.dumps({"run_id": run["run_id"], "flow_run_id": run.get("flow_run_id"),
+                                 "sites": run.get("sites")})])
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    snapshot = con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()[0]
+    shutil.rmtree(staging.dir, ignore_errors=True)
+    return snapshot
+
+
+def recover(archive: Archive, con: duckdb.DuckDBPyConnection, *, skip: str | None = None) -> list[str]:
+    """Commit staged runs whose process died before their commit. Returns their run ids."""
+    recovered = []
+    for staging in pending_runs(archive.staging_dir):
+        if staging.dir.name == skip:
+            continue
+        meta = staging.read_meta() or {"run_id": staging.dir.name}
+        already = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [meta["run_id"]]).fetchone()[0]
+        if already:  # committed, but the staging directory outlived the commit
+            shutil.rmtree(staging.dir, ignore_errors=True)
+            continue
+        meta = {**meta, "status": "recovered"}
+        commit_staging(con, staging, meta, {})
+        recovered.append(meta["run_id"])
+    return recovered

@@ -1,0 +1,135 @@
+"""The archive on disk: a DuckLake (SQLite catalog, parquet data) plus raw WARC files.
+
+Layout of an archive directory::
+
+    <root>/catalog.sqlite     DuckLake catalog (snapshots, schema, file list)
+    <root>/data/              parquet data files written by DuckLake
+    <root>/warc/              raw responses (gzip WARC), see crawl.warc
+    <root>/staging/<run_id>/  rows of a run not yet committed (JSON lines)
+    <root>/.duckdb/           DuckDB's extension directory (never ~/.duckdb)
+
+Extensions load from the ``duckdb-extension-*`` wheels by file path, so the
+archive opens with no network.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import duckdb
+
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+ENV_ARCHIVE = "NEWSARCHIVE_ARCHIVE"
+DEFAULT_ARCHIVE = "./archive"
+LAKE = "lake"
+
+
+class ArchiveError(RuntimeError):
+    pass
+
+
+def extension_path(name: str) -> str:
+    """Path of an extension shipped in the ``duckdb-extension-<name>`` wheel."""
+    try:
+        mod = importlib.import_module(f"duckdb_extension_{name}")
+    except ImportError:
+        raise ArchiveError(
+            f"DuckDB extension {name!r} is not installed; run `pip install "
+            f"duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__}`"
+        ) from None
+    path = Path(mod.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.exists():
+        raise ArchiveError(
+            f"duckdb-extension-{name} has no build for duckdb {duckdb.__version__} ({path}); "
+            f"install matching versions: duckdb==1.5.5 and duckdb-extension-{name}==1.5.5"
+        )
+    return str(path)
+
+
+class Archive:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root or os.environ.get(ENV_ARCHIVE) or DEFAULT_ARCHIVE).resolve()
+
+    catalog = property(lambda self: self.root / "catalog.sqlite")
+    data_dir = property(lambda self: self.root / "data")
+    warc_dir = property(lambda self: self.root / "warc")
+    staging_dir = property(lambda self: self.root / "staging")
+
+    def exists(self) -> bool:
+        return self.catalog.exists()
+
+    def connect(self, read_only: bool = False, *, create: bool = False) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with the lake attached as ``lake`` and selected (``USE lake``)."""
+        if not self.exists():
+            if not create:
+                raise ArchiveError(
+                    f"no archive at {self.root} (missing {self.catalog.name}); run `newsarchive run` "
+                    f"first, or point --archive / ${ENV_ARCHIVE} at an existing archive"
+                )
+            self.root.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(config={
+            "extension_directory": str(self.root / ".duckdb" / "extensions"),
+            "autoinstall_known_extensions": False,
+        })
+        for ext in ("sqlite_scanner", "ducklake", "fts"):
+            con.execute(f"LOAD '{extension_path(ext)}'")
+        con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ shown in UTC whatever the host's zone
+        opts = [f"DATA_PATH '{self.data_dir}/'"]
+        if read_only:
+            opts.append("READ_ONLY")
+        else:
+            # Every row lands in parquet (no inlining into the catalog): the
+            # archive is plain parquet files plus a catalog.
+            opts.append("DATA_INLINING_ROW_LIMIT 0")
+        try:
+            con.execute(f"ATTACH 'ducklake:sqlite:{self.catalog}' AS {LAKE} ({', '.join(opts)})")
+        except duckdb.Error as e:
+            con.close()
+            raise ArchiveError(f"cannot open the archive at {self.root}: {e}") from None
+        con.execute(f"USE {LAKE}")
+        return con
+
+    def init(self) -> int:
+        """Create or migrate the schema; returns the schema version now in force."""
+        con = self.connect(create=True)
+        try:
+            return migrate(con)
+        finally:
+            con.close()
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'schema_info'",
+        [LAKE],
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    row = con.execute("SELECT max(version) FROM schema_info").fetchone()
+    return row[0] or 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    current = schema_version(con)
+    if current > SCHEMA_VERSION:
+        raise ArchiveError(
+            f"the archive has schema version {current}, newer than this newsarchive "
+            f"({SCHEMA_VERSION}); upgrade newsarchive"
+        )
+    for version, statements in MIGRATIONS:
+        if version <= current:
+            continue
+        con.execute("BEGIN")
+        try:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_info (version INTEGER, applied_at TIMESTAMPTZ)")
+            for stmt in statements:
+                con.execute(stmt)
+            con.execute("INSERT INTO schema_info VALUES (?, now())", [version])
+            con.execute(f"CALL {LAKE}.set_commit_message('newsarchive', ?)", [f"schema migration {version}"])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    return max(current, SCHEMA_VERSION)

@@ -243,6 +243,8 @@ def extract(file: str, url: str, name: str | None) -> None:
 
 
 def main() -> None:
+    # No telemetry from the local Prefect server: this machine is offline by design.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     cli(prog_name="newsarchive")
 
 

@@ -1,0 +1,144 @@
+"""The archive on real DuckLake files: schema, one snapshot per commit, versions, recovery, read-only."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from storage.commit import commit_staging, recover
+from storage.lake import Archive, ArchiveError
+from storage.schema import SCHEMA_VERSION
+from storage.sql import QueryError, execute, query
+from storage.staging import Staging
+from storage.state import load_state
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def article(url, body, h, seen=T0, site="ex"):
+    return {"url": url, "site": site, "version": 0, "content_hash": h, "title": f"T {url}",
+            "summary": None, "authors": ["A. Writer", "Recep Tayyip Erdoğan"], "source": None,
+            "published_at": "2022-03-10T06:33:00+00:00", "modified_at": None, "section": "world",
+            "tags": ["x"], "language": "en", "dateline": None, "body": body,
+            "images": [{"url": "https://i/1.jpg", "caption": "cap"}], "credits": None, "related": [],
+            "ticker": ["t1"], "extractor": "generic", "extractor_version": "1", "quality": [],
+            "fetched_url": url, "seen_at": seen, "run_id": "r", "warc_file": "w.warc.gz",
+            "warc_offset": 0, "warc_length": 10}
+
+
+def fetch(url, run_id, outcome="fetched", etag='"e1"', h=None, at=T0):
+    return {"run_id": run_id, "site": "ex", "kind": "article", "url": url, "final_url": url,
+            "outcome": outcome, "status": 200 if outcome == "fetched" else 304, "error_kind": None,
+            "error": None, "etag": etag, "last_modified": None, "content_hash": h, "fetched_at": at,
+            "elapsed_ms": 1.5, "bytes": 100, "attempts": 1, "warc_file": None, "warc_offset": None,
+            "warc_length": None}
+
+
+def run_row(run_id):
+    return {"run_id": run_id, "flow_run_id": None, "flow_name": "test", "sites": ["ex"],
+            "started_at": T0, "finished_at": T0, "status": "completed", "newsarchive_version": "t"}
+
+
+def commit(arch, run_id, articles, fetches):
+    st = Staging(arch.staging_dir, run_id)
+    st.write_meta(run_row(run_id))
+    st.append("article_versions", "ex-0", articles)
+    st.append("fetch_log", "ex-0", fetches)
+    con = arch.connect()
+    try:
+        return commit_staging(con, st, run_row(run_id), {"ex": {"fetched": len(fetches)}})
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def arch(tmp_path):
+    a = Archive(tmp_path / "archive")
+    assert a.init() == SCHEMA_VERSION
+    return a
+
+
+def test_init_is_idempotent_and_extensions_stay_in_archive(arch, tmp_path):
+    assert arch.init() == SCHEMA_VERSION
+    cols, rows = query(arch, "SELECT version FROM schema_info")
+    assert rows == [(SCHEMA_VERSION,)]
+    cols, rows = query(arch, "SELECT current_setting('extension_directory')")
+    assert rows[0][0].startswith(str(arch.root))
+
+
+def test_missing_archive_error_names_path_and_fix(tmp_path):
+    with pytest.raises(ArchiveError, match=r"no archive at .*nowhere.*run `newsarchive run` first"):
+        Archive(tmp_path / "nowhere").connect(read_only=True)
+
+
+def test_each_commit_is_one_snapshot_and_unchanged_content_adds_no_rows(arch):
+    s1 = commit(arch, "r1", [article("https://e/1", "one", "h1"), article("https://e/2", "two", "h2")],
+                [fetch("https://e/1", "r1", h="h1"), fetch("https://e/2", "r1", h="h2")])
+    # Re-crawl: same hashes -> no article rows, fetch log still grows.
+    s2 = commit(arch, "r2", [article("https://e/1", "one", "h1", seen=T0 + timedelta(hours=1))],
+                [fetch("https://e/1", "r2", h="h1", at=T0 + timedelta(hours=1)),
+                 fetch("https://e/2", "r2", outcome="not_modified", at=T0 + timedelta(hours=1))])
+    assert s2 == s1 + 1
+    _, rows = query(arch, "SELECT count(*) FROM article_versions")
+    assert rows == [(2,)]
+    _, rows = query(arch, "SELECT count(*) FROM fetch_log")
+    assert rows == [(4,)]
+    _, rows = query(arch, f"SELECT count(*) FROM article_versions AT (VERSION => {s1})")
+    assert rows == [(2,)]
+    _, rows = query(arch, f"SELECT commit_message, commit_extra_info FROM lake.snapshots() WHERE snapshot_id = {s2}")
+    assert rows[0][0] == "test r2" and '"run_id": "r2"' in rows[0][1]
+    assert not (arch.staging_dir / "r2").exists()
+
+
+def test_changed_content_is_a_new_version_and_articles_shows_latest(arch):
+    commit(arch, "r1", [article("https://e/1", "old body", "h1")], [fetch("https://e/1", "r1")])
+    commit(arch, "r2", [article("https://e/1", "new body", "h9", seen=T0 + timedelta(days=1))],
+           [fetch("https://e/1", "r2")])
+    _, rows = query(arch, "SELECT url, version, body, authors, published_at FROM articles")
+    assert len(rows) == 1
+    url, version, body, authors, published = rows[0]
+    assert (version, body) == (2, "new body")
+    assert authors == ["A. Writer", "Recep Tayyip Erdoğan"]
+    assert published == datetime(2022, 3, 10, 6, 33, tzinfo=timezone.utc)
+    _, rows = query(arch, "SELECT version FROM article_versions ORDER BY version")
+    assert rows == [(1,), (2,)]
+    _, rows = query(arch, "SELECT typeof(published_at), typeof(authors), typeof(body) FROM articles")
+    assert rows == [("TIMESTAMP WITH TIME ZONE", "VARCHAR[]", "VARCHAR")]
+
+
+def test_state_comes_back_from_the_archive(arch):
+    commit(arch, "r1", [article("https://e/1", "one", "h1")], [fetch("https://e/1", "r1", etag='"abc"', h="h1")])
+    con = arch.connect(read_only=True)
+    try:
+        state = load_state(con, ["ex"])
+    finally:
+        con.close()
+    assert state.validators == {"https://e/1": ('"abc"', None)}
+    assert state.hashes == {"https://e/1": "h1"}
+
+
+def test_crashed_run_staging_is_recovered_by_the_next_run(arch):
+    st = Staging(arch.staging_dir, "dead-run")
+    st.write_meta(run_row("dead-run"))
+    st.append("article_versions", "ex-0", [article("https://e/7", "seven", "h7")])
+    st.append("fetch_log", "ex-0", [fetch("https://e/7", "dead-run")])
+    con = arch.connect()
+    try:
+        assert recover(arch, con) == ["dead-run"]
+        _, rows = execute(con, "SELECT status FROM runs WHERE run_id = 'dead-run'")
+        assert rows == [("recovered",)]
+        _, rows = execute(con, "SELECT url FROM articles")
+        assert rows == [("https://e/7",)]
+        assert recover(arch, con) == []
+    finally:
+        con.close()
+
+
+def test_read_only_by_default_with_a_hint(arch):
+    with pytest.raises(QueryError, match="read-only; add --write"):
+        query(arch, "DELETE FROM runs")
+    query(arch, "DELETE FROM runs", write=True)
+
+
+def test_newer_schema_is_refused(arch):
+    query(arch, "INSERT INTO schema_info VALUES (99, now())", write=True)
+    with pytest.raises(ArchiveError, match="schema version 99, newer than this newsarchive"):
+        arch.init()

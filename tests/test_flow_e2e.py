@@ -1,0 +1,77 @@
+"""End to end: the real Prefect flow crawls the replay web into a real DuckLake archive, twice."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from storage.lake import Archive
+from storage.sql import query
+
+pytestmark = pytest.mark.prefect
+
+AM_SEED = "https://english.almayadeen.net/news/politics/russia-ukraine-diplomats-arrive-in-turkey-for-talks"
+RT_SEED = "https://www.reuters.com/world/europe/top-russian-ukrainian-diplomats-meet-thursday-turkey-2022-03-07/"
+
+
+@pytest.fixture(scope="module")
+def replay_small():
+    from replay import start_replay
+
+    srv = start_replay(seed=3, per_site=30)
+    yield srv
+    srv.stop()
+
+
+async def test_scrape_twice_archives_once_and_counts_not_modified(prefect_harness, replay_small, tmp_path):
+    from flows.scrape import scrape
+
+    arch = Archive(tmp_path / "archive")
+    first = await scrape(archive=str(arch.root), replay_url=replay_small.url, delay_s=0.0)
+    stats = first["stats"]
+    assert set(stats) == {"almayadeen", "reuters"}
+    for site, c in stats.items():
+        assert c["fetched"] >= 30, (site, c)
+        assert c["new"] == c["extracted"] == c["stored"] and c["new"] >= 30, (site, c)
+        assert not any(k.startswith("failed") for k in c), (site, c)
+
+    _, by_site = query(arch, "SELECT site, count(*) FROM articles GROUP BY site ORDER BY site")
+    assert [s for s, _ in by_site] == ["almayadeen", "reuters"]
+    assert dict(by_site) == {s: c["stored"] for s, c in stats.items()}
+
+    _, rows = query(arch, f"SELECT title, published_at, authors, body, warc_file FROM articles WHERE url = '{AM_SEED}'")
+    title, published, authors, body, warc_file = rows[0]
+    assert title == "Russia, Ukraine diplomats arrive in Turkey for talks"
+    assert published == datetime(2022, 3, 10, 6, 33, tzinfo=timezone.utc)
+    assert authors == ["Al Mayadeen Net"]
+    assert body.startswith("The foreign ministers of Russia and Ukraine have arrived in Turkey")
+    assert "Turkey mediates" in body and "Related News" not in body and "BREAKING" not in body
+    assert (arch.warc_dir / warc_file).exists()
+
+    _, rows = query(arch, f"SELECT title, published_at, body FROM articles WHERE url = '{RT_SEED}'")
+    title, published, body = rows[0]
+    assert title == "Top Russian and Ukrainian diplomats to meet Thursday in Turkey"
+    assert published.date().isoformat() == "2022-03-07" and published.tzinfo is not None
+    assert body.startswith("ISTANBUL, March 7")
+    assert "Register now" not in body and "Trust Principles" not in body
+
+    versions_before = query(arch, "SELECT count(*) FROM article_versions")[1][0][0]
+    second = await scrape(archive=str(arch.root), replay_url=replay_small.url, delay_s=0.0)
+    for site, c in second["stats"].items():
+        assert c.get("new", 0) == 0 and c.get("changed", 0) == 0, (site, c)
+        assert c.get("not_modified", 0) + c.get("unchanged", 0) >= stats[site]["fetched"], (site, c)
+    versions_after = query(arch, "SELECT count(*) FROM article_versions")[1][0][0]
+    assert versions_after == versions_before
+    assert second["snapshot"] == first["snapshot"] + 1
+
+    _, rows = query(arch, "SELECT run_id, status FROM runs ORDER BY started_at")
+    assert [r[0] for r in rows] == [first["run_id"], second["run_id"]]
+    _, rows = query(arch, f"SELECT value FROM run_stats WHERE run_id = '{second['run_id']}' "
+                          f"AND site = 'reuters' AND counter = 'not_modified'")
+    assert rows and rows[0][0] == second["stats"]["reuters"]["not_modified"]
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    async with get_client() as client:
+        arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["scrape-run-stats"])))
+    assert any(second["run_id"] in (a.data or "") and "| not_modified |" in (a.data or "") for a in arts)

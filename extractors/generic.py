@@ -1,14 +1,384 @@
-"""STUB: replaced by the real extractor."""
+"""Generic extractor: any domain without a site extractor, and the fallback
+when a site extractor finds no body.
+
+Metadata: JSON-LD (Article/NewsArticle...), then OpenGraph / meta tags, then
+markup (``<h1>``, ``<time>``, byline elements).
+
+Body: a readability-style content score on the selectolax tree:
+1. drop non-content elements (scripts, nav, footers, asides, forms controls...)
+   and "unlikely candidates" whose class/id says nav/related/promo/share/...;
+2. score every paragraph-like block (length, commas) and propagate the score
+   to its parent (full), grandparent (1/2) and great-grandparent (1/6), each
+   container starting from a tag prior and a class/id weight (+-25);
+3. scale by (1 - link density), pick the best container, add siblings that
+   score close to it or look like prose;
+4. walk the chosen nodes in document order and emit paragraphs/headings,
+   skipping link-heavy or negatively-named sub-blocks.
+"""
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborNode
+
 from . import registry
-from .base import Article, Extractor
+from .base import Article, Extractor, Image
+from .dates import parse_datetime
+from .text import Page, dedupe, first, ld_image, ld_name, ld_people, node_text, norm, split_list, strip_by
+
+_STRIP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "nav", "footer",
+               "aside", "button", "select", "input", "textarea", "figcaption", "object",
+               "embed", "canvas", "dialog", "video", "audio", "map", "link", "meta")
+_NEGATIVE = re.compile(
+    r"-ad-|\bads?\b|\bad[-_]|advert|sponsor|promo|banner|breadcrumb|combx|comment|community|"
+    r"disqus|extra|foot|gdpr|cookie|consent|header|masthead|legends|menu|related|recommend|"
+    r"remark|replies|rss|shoutbox|sidebar|skyscraper|social|share|sharing|newsletter|subscri|"
+    r"signup|sign-up|popup|modal|pagination|pager|paywall-prompt|outbrain|taboola|widget|"
+    r"\bnav|navigation|toolbar|tags?\b|\btag-|byline|author|caption|credit|timestamp|dateline|"
+    r"read-?more|more-?stories|trending|most-?(read|popular)|teaser|carousel|slideshow|"
+    r"print-?only|hidden|visually-hidden|sr-only|screen-?reader|inline-?(story|link)|"
+    r"recirc|jump|toc\b|table-of-contents|disclaimer|copyright|alert|login|register",
+    re.I)
+_POSITIVE = re.compile(
+    r"article|body|content|entry|hentry|h-entry|main|page|post|text|blog|story|prose|"
+    r"paragraph|rich-?text", re.I)
+_KEEP_TAGS = frozenset({"html", "body", "article", "main"})
+_PARA_TAGS = frozenset({"p", "pre", "blockquote", "td", "h2", "h3", "h4", "h5", "h6", "li", "dd"})
+_HEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
+_INLINE = frozenset({"a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font",
+                     "i", "img", "kbd", "mark", "q", "s", "samp", "small", "span", "strong", "sub",
+                     "sup", "time", "u", "var", "wbr", "del", "ins", "strike", "tt", "big",
+                     "-text", "br", "label"})
+_TAG_PRIOR = {"div": 5, "article": 8, "section": 3, "main": 3, "pre": 3, "td": 3,
+              "blockquote": 3, "form": -3, "ol": -3, "ul": -3, "dl": -3, "dd": -3, "dt": -3,
+              "li": -3, "address": -3, "th": -5, "h1": -5, "h2": -5, "h3": -5, "h4": -5,
+              "h5": -5, "h6": -5}
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)]?\s*$")
 
 
-class _Stub(Extractor):
+def class_weight(node: LexborNode) -> int:
+    a = node.attributes
+    s = f"{a.get('class') or ''} {a.get('id') or ''}"
+    if not s.strip():
+        return 0
+    w = 0
+    if _NEGATIVE.search(s):
+        w -= 25
+    if _POSITIVE.search(s):
+        w += 25
+    return w
+
+
+def _is_unlikely(node: LexborNode) -> bool:
+    if node.tag in _KEEP_TAGS:
+        return False
+    a = node.attributes
+    s = f"{a.get('class') or ''} {a.get('id') or ''} {a.get('role') or ''}"
+    if len(s) < 3:
+        return False
+    if a.get("aria-hidden") == "true" or "hidden" in a:
+        return True
+    role = (a.get("role") or "").lower()
+    if role in ("navigation", "complementary", "banner", "contentinfo", "menu", "dialog", "alert"):
+        return True
+    return bool(_NEGATIVE.search(s)) and not _POSITIVE.search(s)
+
+
+def _text_len(node: LexborNode) -> int:
+    return len(node.text(deep=True, separator="", strip=False).strip())
+
+
+def link_density(node: LexborNode, text_len: int | None = None) -> float:
+    total = _text_len(node) if text_len is None else text_len
+    if not total:
+        return 0.0
+    links = sum(len(a.text(deep=True, separator="", strip=False).strip()) for a in node.css("a"))
+    return min(1.0, links / total)
+
+
+def _has_direct_text(node: LexborNode) -> bool:
+    for child in node.iter(include_text=True):
+        if child.tag == "-text" and len((child.text_content or "").strip()) > 20:
+            return True
+    return False
+
+
+def clean_tree(page: Page) -> LexborNode | None:
+    """Remove non-content elements; return the body."""
+    tree = page.tree
+    for tag in _STRIP_TAGS:
+        for n in tree.css(tag):
+            n.decompose()
+    body = tree.body
+    if body is None:
+        return None
+    total = sum(len(n.text(deep=True, separator="", strip=False)) for n in body.css("p"))
+    doomed = []
+    for n in body.css("div, section, span, ul, ol, header, p, table, form, dl, figure"):
+        if not _is_unlikely(n):
+            continue
+        if n.tag not in ("p", "span") and (
+                n.css_first('article, main, [itemprop="articleBody"]') is not None or
+                (total and sum(len(p.text(deep=True, separator="", strip=False))
+                               for p in n.css("p")) > 0.4 * total)):
+            continue          # a wrapper of the article itself, misleadingly named
+        doomed.append(n)
+    # Decide first, then remove only the outermost (children die with them).
+    ids = {n.mem_id for n in doomed}
+    for n in doomed:
+        anc = n.parent
+        while anc is not None and anc.mem_id not in ids:
+            anc = anc.parent
+        if anc is None:
+            n.decompose()
+    for br in body.css("br"):
+        br.replace_with("\n")
+    return body
+
+
+def score_candidates(body: LexborNode) -> dict[int, list]:
+    """{mem_id: [node, score]} for containers of paragraph-like blocks."""
+    cands: dict[int, list] = {}
+
+    def bump(node: LexborNode, add: float) -> None:
+        key = node.mem_id
+        entry = cands.get(key)
+        if entry is None:
+            entry = cands[key] = [node, _TAG_PRIOR.get(node.tag, 0) + class_weight(node)]
+        entry[1] += add
+
+    blocks = body.css("p, pre, td, blockquote")
+    blocks.extend(n for n in body.css("div") if _has_direct_text(n))
+    for block in blocks:
+        text = block.text(deep=True, separator="", strip=False).strip()
+        if len(text) < 25:
+            continue
+        score = 1 + text.count(",") + text.count("，") + min(len(text) // 100, 3)
+        node = block.parent
+        level = 0
+        while node is not None and level < 3 and node.tag not in ("html", "-document"):
+            bump(node, score if level == 0 else score / (2 if level == 1 else 6))
+            node = node.parent
+            level += 1
+    for entry in cands.values():
+        entry[1] *= 1 - link_density(entry[0])
+    return cands
+
+
+def _emit(node: LexborNode, out: list[str]) -> None:
+    """Append paragraphs of ``node`` in document order."""
+    buf: list[str] = []
+
+    def flush() -> None:
+        if buf:
+            for part in "".join(buf).split("\n\n"):
+                t = norm(part)
+                if t:
+                    out.append(t)
+            buf.clear()
+
+    for child in node.iter(include_text=True):
+        tag = child.tag
+        if tag == "-text":
+            buf.append(child.text_content or "")
+            continue
+        if tag in _INLINE:
+            buf.append(child.text(deep=True, separator="", strip=False))
+            continue
+        flush()
+        if tag == "h1" or tag.startswith("-"):
+            continue
+        if tag in _PARA_TAGS and not child.css_first("p, div, ul, ol, table"):
+            text = child.text(deep=True, separator="", strip=False)
+            t = norm(text)
+            if not t:
+                continue
+            if tag in ("li", "td", "dd"):
+                if link_density(child, len(t)) > 0.5 or len(t) < 20:
+                    continue
+            elif tag in _HEADINGS:
+                if link_density(child, len(t)) > 0.5:
+                    continue
+            elif link_density(child, len(t)) > 0.7 and len(t) < 200:
+                continue
+            for part in text.split("\n\n"):
+                p = norm(part)
+                if p:
+                    out.append(p)
+            continue
+        # a container: skip link lists and small negatively-named widgets
+        tl = _text_len(child)
+        if not tl:
+            continue
+        ld = link_density(child, tl)
+        if ld > 0.5 or (tag in ("ul", "ol", "table", "dl") and ld > 0.33):
+            continue
+        if class_weight(child) < 0 and tl < 300:
+            continue
+        _emit(child, out)
+    flush()
+
+
+def extract_body(page: Page) -> list[str]:
+    body = clean_tree(page)
+    if body is None:
+        return []
+    cands = score_candidates(body)
+    if not cands:
+        out: list[str] = []
+        _emit(body, out)
+        return out
+    top_node, top_score = max(cands.values(), key=lambda e: e[1])
+    # Readability: if the top candidate is one of several similar siblings
+    # under one parent, climb while the parent scores comparably.
+    parent = top_node.parent
+    while parent is not None and parent.tag not in ("body", "html"):
+        entry = cands.get(parent.mem_id)
+        if entry is None or entry[1] < top_score * 0.75:
+            break
+        top_node, top_score = parent, max(top_score, entry[1])
+        parent = top_node.parent
+    chosen: list[LexborNode] = []
+    parent = top_node.parent
+    if parent is None or top_node.tag in ("body", "html"):
+        chosen = [top_node]
+    else:
+        threshold = max(10.0, top_score * 0.2)
+        top_cls = top_node.attributes.get("class")
+        for sib in parent.iter():
+            if sib.mem_id == top_node.mem_id:
+                chosen.append(sib)
+                continue
+            entry = cands.get(sib.mem_id)
+            bonus = top_score * 0.2 if top_cls and sib.attributes.get("class") == top_cls else 0
+            if entry is not None and entry[1] + bonus >= threshold:
+                chosen.append(sib)
+            elif sib.tag == "p":
+                t = node_text(sib)
+                ld = link_density(sib, len(t))
+                if (len(t) > 80 and ld < 0.25) or (0 < len(t) <= 80 and ld == 0
+                                                   and _SENTENCE_END.search(t)):
+                    chosen.append(sib)
+    out: list[str] = []
+    for node in chosen:
+        if node.tag in _PARA_TAGS:
+            t = node_text(node)
+            if t:
+                out.append(t)
+        else:
+            _emit(node, out)
+    return out
+
+
+class GenericExtractor(Extractor):
     name = "generic"
-    domains = () if "generic" == "generic" else ({"almayadeen": ("english.almayadeen.net",), "reuters": ("www.reuters.com", "reuters.com")}["generic"])
+    domains = ()
+    version = "1"
 
-    def parse(self, html, url):
-        return Article(url=url, site="generic", extractor=self.name, extractor_version=self.version)
+    def is_article_url(self, url: str) -> bool:
+        from urllib.parse import urlsplit
+        path = urlsplit(url).path.rstrip("/")
+        segs = [s for s in path.split("/") if s]
+        if not segs:
+            return False
+        last = segs[-1]
+        return bool(re.search(r"\d{4}[/-]\d{2}|\d{6,}", path) or
+                    (last.count("-") >= 3 and len(last) > 20) or last.endswith((".html", ".htm")))
+
+    def parse(self, html: str, url: str) -> Article:
+        page = Page(html, url)
+        meta = page.meta
+        quality: list[str] = []
+        ld = page.ld_article() or {}
+        if ld:
+            quality.append("meta:json-ld")
+        used_og = False
+        used_markup = False
+
+        title = norm(ld.get("headline")) or None
+        if not title:
+            title = page.meta_first("og:title", "twitter:title")
+            used_og = used_og or bool(title)
+        if not title:
+            h1 = page.tree.css_first("h1")
+            title = node_text(h1) or norm(page.tree.css_first("title") and
+                                          page.tree.css_first("title").text()) or None
+            used_markup = used_markup or bool(title)
+
+        authors = ld_people(ld.get("author"))
+        if not authors:
+            a = page.meta_first("author", "article:author", "og:article:author", "dc.creator",
+                                "parsely-author", "sailthru.author", "byl")
+            if a and not a.startswith("http"):
+                authors = split_list(strip_by(a), ",;")
+                used_og = True
+        if not authors:
+            n = page.tree.css_first('[rel="author"], [itemprop="author"] [itemprop="name"], '
+                                    '[itemprop="author"], .byline__name, .author-name, .byline')
+            a = strip_by(node_text(n)) if n is not None else ""
+            if a and len(a) < 100:
+                authors = [a]
+                used_markup = True
+
+        published = parse_datetime(ld.get("datePublished") or ld.get("dateCreated"))
+        modified = parse_datetime(ld.get("dateModified"))
+        if published is None:
+            published = first(*(parse_datetime(meta.get(k)) for k in (
+                "article:published_time", "og:article:published_time", "datepublished",
+                "pubdate", "publishdate", "date", "dc.date", "dc.date.issued",
+                "sailthru.date", "parsely-pub-date", "article.published")))
+            used_og = used_og or published is not None
+        if modified is None:
+            modified = first(*(parse_datetime(meta.get(k)) for k in (
+                "article:modified_time", "og:article:modified_time", "og:updated_time",
+                "datemodified", "last-modified")))
+        if published is None:
+            t = page.tree.css_first("time[datetime]")
+            if t is not None:
+                published = parse_datetime(t.attributes.get("datetime"))
+                used_markup = used_markup or published is not None
+
+        summary = first(norm(ld.get("description")) or None,
+                        page.meta_first("og:description", "description", "twitter:description"))
+        section = first(ld_name(ld.get("articleSection")),
+                        page.meta_first("article:section", "og:article:section"))
+        kw = ld.get("keywords")
+        if isinstance(kw, list):
+            tags = dedupe(norm(k) for k in kw if isinstance(k, str) and norm(k))
+        else:
+            tags = split_list(kw if isinstance(kw, str) else None, ",")
+        if not tags:
+            tags = dedupe(norm(n.attributes.get("content")) for n in
+                          page.tree.css('meta[property="article:tag"]') if n.attributes.get("content"))
+        if not tags:
+            tags = split_list(meta.get("news_keywords") or meta.get("keywords"), ",")
+        img = first(ld_image(ld.get("image")), page.meta_first("og:image", "twitter:image"))
+        images = [Image(page.abs(img))] if img else []
+        canonical = page.canonical()
+        language = page.lang()
+
+        paras = extract_body(page)   # mutates the tree: metadata first
+        if used_og:
+            quality.append("meta:og")
+        if used_markup:
+            quality.append("meta:markup")
+        article = Article(
+            url=canonical, site=_host(url), title=title, summary=summary, authors=authors,
+            published_at=published, modified_at=modified, section=section, tags=tags,
+            language=language, body="\n\n".join(paras), images=images,
+            extractor=self.name, extractor_version=self.version, quality=quality,
+        )
+        for field, value in (("title", title), ("date", published), ("body", article.body),
+                             ("authors", authors)):
+            if not value:
+                quality.append(f"missing:{field}")
+        return article
 
 
-registry.register(_Stub())
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+registry.register(GenericExtractor())

@@ -1,0 +1,567 @@
+"""Polite async fetching: robots.txt, per-host concurrency and delay, retries, WARC capture.
+
+One shared ``httpx.AsyncClient`` (HTTP/1.1 keep-alive).  Only URLs owned by a
+configured site are fetched.  Redirects are followed by hand so every hop is
+checked against the site's domains and robots.txt, and archived under its real
+URL.  Per-URL failures never raise: they come back as a ``FetchResult`` with
+``outcome`` "failed" or "skipped", an ``error_kind`` and a message naming the
+site, the URL, what happened and the fix.
+
+Outcomes:
+  fetched       2xx, body read (and decoded)
+  not_modified  304 to a conditional request (validators from earlier runs)
+  failed        timeout, connect, http_4xx, http_5xx, http_429, too_large,
+                too_many_redirects, truncated, robots_unavailable
+                (transient kinds are worth retrying next run)
+  skipped       offsite (URL or redirect outside the site's domains),
+                robots (disallowed by robots.txt, or robots.txt answered 401/403)
+"""
+from __future__ import annotations
+
+import asyncio
+import codecs
+import collections
+import email.utils
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from crawl.config import Config, SiteConfig
+from crawl.robots import RobotsCache, RobotsFetch, RobotsPolicy
+from crawl.transport import HostMapTransport
+from crawl.warc import WarcRef, WarcWriter
+
+log = logging.getLogger(__name__)
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+RETRYABLE_KINDS = frozenset({"timeout", "connect", "truncated", "http_5xx", "http_429"})
+ROBOTS_MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five redirects
+
+
+@dataclass
+class FetchResult:
+    url: str                 # the URL asked for (real site URL, never the replay address)
+    final_url: str           # after redirects (real site URL)
+    site: str | None         # SiteConfig.name owning the URL
+    outcome: str             # "fetched" | "not_modified" | "failed" | "skipped"
+    status: int | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    content: bytes = b""     # decoded body (Content-Encoding undone)
+    text: str | None = None
+    encoding: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)   # lower-cased keys
+    etag: str | None = None
+    last_modified: str | None = None
+    fetched_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    elapsed_ms: float = 0.0
+    attempts: int = 0
+    warc: WarcRef | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("fetched", "not_modified")
+
+
+@dataclass
+class _Exchange:
+    """One HTTP request/response attempt (no redirects, no retries)."""
+    url: str
+    status: int | None = None
+    headers: httpx.Headers = field(default_factory=httpx.Headers)
+    content: bytes = b""
+    kind: str | None = None        # error kind, None if a complete response arrived
+    detail: str | None = None
+    retry_after: float | None = None
+    warc: WarcRef | None = None
+    attempts: int = 1
+
+
+@dataclass
+class _Host:
+    semaphore: asyncio.Semaphore
+    delay_s: float                  # Politeness.delay_s of the owning site
+    crawl_delay: float = 0.0        # from robots.txt, once known
+    last_start: float = -math.inf
+    not_before: float = -math.inf   # pushed forward by Retry-After
+
+    @property
+    def min_gap(self) -> float:
+        return max(self.delay_s, self.crawl_delay)
+
+
+class Fetcher:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        host_map: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        warc: WarcWriter | None = None,
+        validators: Mapping[str, tuple[str | None, str | None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        rng: random.Random | None = None,
+    ):
+        self.config = config
+        self.settings = config.fetch
+        self.warc = warc
+        self.validators: dict[str, tuple[str | None, str | None]] = dict(validators or {})
+        self._clock = clock
+        self._sleep = sleep
+        self._now = now
+        self._rng = rng or random.Random()
+        self.stats: collections.Counter[str] = collections.Counter()
+        self._hosts: dict[str, _Host] = {}
+        self._robots = RobotsCache(self._fetch_robots)
+
+        self.total_concurrency = max(1, sum(s.politeness.concurrency_per_host * len(s.domains)
+                                            for s in config.sites.values()))
+        limits = httpx.Limits(max_connections=self.total_concurrency,
+                              max_keepalive_connections=self.total_concurrency, keepalive_expiry=30.0)
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport(limits=limits, http1=True, http2=False)
+        if host_map:
+            transport = HostMapTransport(host_map, inner=transport)
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            headers={"User-Agent": self.settings.user_agent},
+            timeout=httpx.Timeout(self.settings.timeout_s),
+            follow_redirects=False,
+            limits=limits,
+        )
+
+    # -- lifecycle -------------------------------------------------------------
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> "Fetcher":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    # -- helpers ---------------------------------------------------------------
+    def site_for(self, url: str) -> SiteConfig | None:
+        for site in self.config.sites.values():
+            if site.owns(url):
+                return site
+        return None
+
+    def robots_policy(self, url: str) -> RobotsPolicy | None:
+        """The cached robots policy for the URL's origin (None if not fetched yet)."""
+        return self._robots.cached(url)
+
+    def _host(self, url: str, site: SiteConfig) -> _Host:
+        key = _host_key(url)
+        host = self._hosts.get(key)
+        if host is None:
+            host = _Host(asyncio.Semaphore(site.politeness.concurrency_per_host), site.politeness.delay_s)
+            self._hosts[key] = host
+        return host
+
+    async def _wait_turn(self, host: _Host) -> None:
+        """Reserve the next start slot for this host and sleep until it."""
+        now = self._clock()
+        start = max(now, host.last_start + host.min_gap, host.not_before)
+        host.last_start = start
+        if start > now:
+            await self._sleep(start - now)
+
+    def _backoff(self, retry_number: int, retry_after: float | None) -> float:
+        cap = self.settings.backoff_max_s
+        if retry_after is not None:
+            return min(cap, max(0.0, retry_after))
+        return self._rng.uniform(0, min(cap, self.settings.backoff_base_s * (2 ** retry_number)))
+
+    def _parse_retry_after(self, value: str | None) -> float | None:
+        if not value:
+            return None
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, (when - self._now()).total_seconds())
+
+    # -- one exchange ----------------------------------------------------------
+    async def _exchange(self, site: SiteConfig, url: str, headers: Mapping[str, str]) -> _Exchange:
+        host = self._host(url, site)
+        max_bytes = self.settings.max_bytes
+        ex = _Exchange(url)
+        response: httpx.Response | None = None
+        body = bytearray()
+        truncated: str | None = None
+        async with host.semaphore:
+            await self._wait_turn(host)
+            try:
+                # httpx timeouts are per phase; also bound the whole exchange (slow-drip bodies).
+                async with asyncio.timeout(self.settings.timeout_s * 3):
+                    async with self._client.stream("GET", url, headers=dict(headers)) as response:
+                        ex.status = response.status_code
+                        ex.headers = response.headers
+                        declared = _int_or_none(response.headers.get("content-length"))
+                        if declared is not None and declared > max_bytes and ex.status != 304:
+                            ex.kind, truncated = "too_large", "length"
+                            ex.detail = f"Content-Length {declared} exceeds {max_bytes}"
+                        else:
+                            async for chunk in response.aiter_bytes():
+                                body += chunk
+                                if len(body) > max_bytes:
+                                    del body[max_bytes:]
+                                    ex.kind, truncated = "too_large", "length"
+                                    ex.detail = f"body exceeds {max_bytes} bytes"
+                                    break
+            except (httpx.TimeoutException, TimeoutError) as e:
+                ex.kind, ex.detail = "timeout", f"{type(e).__name__}"
+                truncated = "time" if ex.status is not None else None
+            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.DecodingError) as e:
+                if ex.status is not None:
+                    ex.kind, truncated = "truncated", "disconnect"
+                else:
+                    ex.kind = "connect"
+                ex.detail = str(e) or type(e).__name__
+            except httpx.HTTPError as e:
+                ex.kind, ex.detail = "connect", str(e) or type(e).__name__
+        ex.content = bytes(body)
+        self.stats["bytes"] += len(body)
+        if ex.status is not None:
+            if ex.kind is None:
+                if ex.status >= 500:
+                    ex.kind = "http_5xx"
+                elif ex.status == 429:
+                    ex.kind = "http_429"
+                elif 400 <= ex.status < 500:
+                    ex.kind = "http_4xx"
+            if ex.status == 429 or ex.status >= 500:
+                ex.retry_after = self._parse_retry_after(ex.headers.get("retry-after"))
+            if self.warc is not None and response is not None:
+                ex.warc = self.warc.write(
+                    url, status=ex.status, reason=response.reason_phrase,
+                    headers=response.headers.multi_items(), body=ex.content,
+                    request_headers=response.request.headers.multi_items(),
+                    http_version=response.http_version or "HTTP/1.1",
+                    date=self._now(), truncated=truncated,
+                )
+                self.stats["warc_records"] += 1
+        return ex
+
+    async def _exchange_with_retries(self, site: SiteConfig, url: str, headers: Mapping[str, str]) -> _Exchange:
+        attempt = 0
+        while True:
+            attempt += 1
+            ex = await self._exchange(site, url, headers)
+            ex.attempts = attempt
+            if ex.kind not in RETRYABLE_KINDS or attempt > self.settings.retries:
+                return ex
+            self.stats["retries"] += 1
+            wait = self._backoff(attempt - 1, ex.retry_after)
+            if ex.retry_after is not None:
+                host = self._host(url, site)
+                host.not_before = max(host.not_before, self._clock() + wait)
+            log.debug("%s: %s attempt %d failed (%s); retrying in %.2fs", site.name, url, attempt, ex.kind, wait)
+            if wait > 0:
+                await self._sleep(wait)
+
+    # -- robots ------------------------------------------------------------------
+    async def _fetch_robots(self, robots_url: str) -> RobotsFetch:
+        site = self.site_for(robots_url)
+        if site is None:  # cannot happen: only called for owned URLs
+            return RobotsFetch(None, error="host belongs to no configured site")
+        current = robots_url
+        for _ in range(ROBOTS_MAX_REDIRECTS + 1):
+            ex = await self._exchange_with_retries(site, current, {})
+            self.stats["robots_fetches"] += 1
+            if ex.status is None:
+                return RobotsFetch(None, error=f"{ex.kind}: {ex.detail}")
+            location = ex.headers.get("location")
+            if ex.status in REDIRECT_STATUSES and location:
+                nxt = urljoin(current, location)
+                if not site.owns(nxt):
+                    return RobotsFetch(None, error=f"robots.txt redirects to {nxt}, outside the site's "
+                                                   f"domains {list(site.domains)} (add that host to domains)")
+                current = nxt
+                continue
+            if ex.kind in ("truncated", "too_large"):
+                return RobotsFetch(None, error=f"{ex.kind}: {ex.detail}")
+            return RobotsFetch(ex.status, ex.content,
+                               error=f"HTTP {ex.status} after {ex.attempts} attempt(s)" if ex.kind else None)
+        return RobotsFetch(None, error=f"more than {ROBOTS_MAX_REDIRECTS} redirects")
+
+    # -- public API ----------------------------------------------------------------
+    async def fetch(self, url: str, *, conditional: bool = True) -> FetchResult:
+        started = time.perf_counter()
+        fetched_at = self._now()
+        result = await self._fetch(url, conditional, fetched_at)
+        result.elapsed_ms = (time.perf_counter() - started) * 1000
+        if result.outcome in ("fetched", "not_modified"):
+            self.stats[result.outcome] += 1
+        else:
+            self.stats[f"{result.outcome}:{result.error_kind}"] += 1
+            log.info("%s", result.error)
+        return result
+
+    async def _fetch(self, url: str, conditional: bool, fetched_at: datetime) -> FetchResult:
+        s = self.settings
+        ua = s.user_agent
+        try:
+            parsed = httpx.URL(url)
+            valid = parsed.scheme in ("http", "https") and bool(parsed.host)
+        except (httpx.InvalidURL, TypeError, ValueError):
+            valid = False
+        site = self.site_for(url) if valid else None
+
+        def result(outcome: str, kind: str | None = None, error: str | None = None, **kw) -> FetchResult:
+            kw.setdefault("final_url", url)
+            return FetchResult(url=url, site=site.name if site else None, outcome=outcome,
+                               error_kind=kind, error=error, fetched_at=fetched_at, **kw)
+
+        if not valid:
+            return result("skipped", "offsite", f"{url!r} is not an absolute http(s) URL; skipped. "
+                                                f"Fix the link extraction or the configured URL")
+        if site is None:
+            host = urlsplit(url).hostname
+            return result("skipped", "offsite",
+                          f"{url}: host {host!r} belongs to no configured site; skipped. Add the host to a "
+                          f"site's domains in the config if it should be archived")
+        name = site.name
+        current = url
+        hops = 0
+        attempts = 0
+        while True:
+            if s.respect_robots:
+                policy = await self._robots.policy(current)
+                self._host(current, site).crawl_delay = policy.crawl_delay(ua) or 0.0
+                if policy.mode == "unavailable":
+                    return result("failed", "robots_unavailable",
+                                  f"{name}: {current} not fetched: {policy.robots_url} is unreachable "
+                                  f"({policy.reason}); RFC 9309 says to treat that as a complete disallow, so "
+                                  f"nothing from {policy.origin} is fetched this run; it will be retried next run",
+                                  final_url=current, attempts=attempts)
+                if not policy.can_fetch(current, ua):
+                    why = (policy.reason if policy.mode == "disallow_all"
+                           else f"{policy.robots_url} disallows it for user agent {ua!r}")
+                    return result("skipped", "robots",
+                                  f"{name}: {current} skipped: {why}. The publisher asks crawlers not to fetch "
+                                  f"it; drop the URL from the site's start pages/feeds, or get permission and set "
+                                  f"fetch.respect_robots = false",
+                                  final_url=current, attempts=attempts)
+
+            headers: dict[str, str] = {}
+            if conditional:
+                etag, last_modified = self.validators.get(current) or self.validators.get(url) or (None, None)
+                if etag:
+                    headers["If-None-Match"] = etag
+                if last_modified:
+                    headers["If-Modified-Since"] = last_modified
+            ex = await self._exchange_with_retries(site, current, headers)
+            attempts += ex.attempts
+            location = ex.headers.get("location")
+            if ex.status in REDIRECT_STATUSES and location and ex.kind is None:
+                nxt = urljoin(current, location)
+                hops += 1
+                if hops > s.max_redirects:
+                    return self._from_exchange(result, ex, "failed", "too_many_redirects",
+                                               f"{name}: {url} failed: more than {s.max_redirects} redirects "
+                                               f"(last hop {current} -> {nxt}); point the configured/linked URL at "
+                                               f"the final page, or raise fetch.max_redirects", current, attempts)
+                if urlsplit(nxt).scheme not in ("http", "https") or not site.owns(nxt):
+                    return self._from_exchange(result, ex, "skipped", "offsite",
+                                               f"{name}: {url} redirects to {nxt}, outside the site's domains "
+                                               f"{list(site.domains)}; not followed. Add that host to the site's "
+                                               f"domains if it is the same publication", current, attempts)
+                current = nxt
+                continue
+            return self._finish(result, site, url, current, ex, attempts)
+
+    def _from_exchange(self, result, ex: _Exchange, outcome: str, kind: str | None, error: str | None,
+                       final_url: str, attempts: int) -> FetchResult:
+        headers = {k.lower(): v for k, v in ex.headers.items()}
+        return result(outcome, kind, error, final_url=final_url, status=ex.status, headers=headers,
+                      etag=headers.get("etag"), last_modified=headers.get("last-modified"),
+                      attempts=attempts, warc=ex.warc)
+
+    def _finish(self, result, site: SiteConfig, url: str, final: str, ex: _Exchange, attempts: int) -> FetchResult:
+        s = self.settings
+        name = site.name
+        tries = f"after {ex.attempts} attempts" if ex.attempts > 1 else "on the only attempt"
+        kind = ex.kind
+        if kind is None and ex.status == 304:
+            r = self._from_exchange(result, ex, "not_modified", None, None, final, attempts)
+            old_etag, old_lm = self.validators.get(final) or self.validators.get(url) or (None, None)
+            r.etag = r.etag or old_etag
+            r.last_modified = r.last_modified or old_lm
+            return r
+        if kind is None and ex.status is not None and 200 <= ex.status < 300:
+            r = self._from_exchange(result, ex, "fetched", None, None, final, attempts)
+            r.content = ex.content
+            r.encoding = detect_encoding(ex.content, ex.headers.get("content-type"))
+            if r.encoding is not None:
+                r.text = ex.content.decode(r.encoding, errors="replace")
+                if r.text.startswith("\ufeff"):
+                    r.text = r.text[1:]
+            return r
+        messages = {
+            "timeout": f"{name}: {url} failed {tries}: no response within fetch.timeout_s={s.timeout_s}s; the "
+                       f"site is slow or down: raise timeout_s if it is just slow, otherwise the URL will be "
+                       f"retried next run",
+            "connect": f"{name}: {final} failed {tries}: could not connect or the server closed the connection "
+                       f"({ex.detail}); check the host name, DNS and network (or the --replay host map); "
+                       f"the URL will be retried next run",
+            "truncated": f"{name}: {final} failed {tries}: the connection closed before the whole body arrived "
+                         f"({ex.detail}); the server or network is dropping responses, the URL will be retried "
+                         f"next run",
+            "too_large": f"{name}: {final} failed: {ex.detail} (fetch.max_bytes={s.max_bytes}); raise "
+                         f"fetch.max_bytes if the page is legitimately that large",
+            "http_5xx": f"{name}: {final} failed {tries}: HTTP {ex.status} from server; the site is failing, "
+                        f"the URL will be retried next run",
+            "http_429": f"{name}: {final} failed {tries}: HTTP 429 Too Many Requests; the site is rate-limiting "
+                        f"us: raise politeness.delay_s or lower concurrency_per_host for [sites.{name}]",
+            "http_4xx": f"{name}: {final} failed: HTTP {ex.status}; the page is missing or refused: check the URL "
+                        f"is still valid and remove it from the site's config/links if it is gone",
+        }
+        if kind is None:  # 1xx/3xx without Location: nothing usable
+            kind = "http_4xx"
+            messages[kind] = (f"{name}: {final} failed: HTTP {ex.status} without a usable Location or body; "
+                              f"check the URL in a browser and fix the configured/linked URL")
+        r = self._from_exchange(result, ex, "failed", kind, messages[kind], final, attempts)
+        if url != final:
+            r.error = r.error.replace(f"{name}: {final}", f"{name}: {url} (redirected to {final})", 1)
+        return r
+
+    async def fetch_many(self, urls: Iterable[str], *, conditional: bool = True,
+                         limit: int | None = None) -> AsyncIterator[FetchResult]:
+        """Fetch concurrently (at most ``limit`` URLs in flight; per-host limits still apply),
+        yielding results as they finish."""
+        limit = limit or max(16, 4 * self.total_concurrency)
+        it = iter(urls)
+        pending: set[asyncio.Task[FetchResult]] = set()
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < limit:
+                    try:
+                        u = next(it)
+                    except StopIteration:
+                        exhausted = True
+                        break
+                    pending.add(asyncio.ensure_future(self.fetch(u, conditional=conditional)))
+                if not pending:
+                    return
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+
+# -- helpers ---------------------------------------------------------------------
+def _host_key(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+_TEXTUAL = ("text/", "application/xml", "application/xhtml", "application/json", "application/javascript",
+            "application/rss", "application/atom", "application/rdf", "application/ld+json")
+_META_CHARSET = re.compile(rb"""<meta[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9_.:+-]+)""", re.IGNORECASE)
+_XML_DECL = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9_.:+-]+)["']""", re.IGNORECASE)
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+# WHATWG treats these labels as windows-1252; pages labelled latin-1 routinely use 0x80-0x9F.
+_WHATWG_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252", "latin-1": "cp1252"}
+
+
+def _codec(label: str | bytes | None) -> str | None:
+    if not label:
+        return None
+    if isinstance(label, bytes):
+        label = label.decode("ascii", errors="ignore")
+    try:
+        name = codecs.lookup(label.strip().strip("'\"").lower()).name
+    except LookupError:
+        return None
+    return _WHATWG_ALIASES.get(name, name)
+
+
+def is_textual(content_type: str | None) -> bool:
+    if not content_type:
+        return True  # unknown: try to decode
+    ctype = content_type.split(";", 1)[0].strip().lower()
+    return ctype.startswith(_TEXTUAL) or ctype.endswith(("+xml", "+json"))
+
+
+def detect_encoding(content: bytes, content_type: str | None) -> str | None:
+    """Charset of a body: BOM, Content-Type charset, <meta>/XML declaration in the first 4 KB,
+    else charset-normalizer.  None for non-text content types."""
+    if not is_textual(content_type):
+        return None
+    for bom, name in _BOMS:
+        if content.startswith(bom):
+            return name
+    if content_type:
+        for param in content_type.split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset":
+                enc = _codec(value)
+                if enc:
+                    return enc
+    head = content[:4096]
+    m = _XML_DECL.match(head) or _META_CHARSET.search(head)
+    if m:
+        enc = _codec(m.group(1))
+        if enc:
+            # A page we could prescan as ASCII cannot really be UTF-16 (WHATWG rule).
+            return "utf-8" if enc.startswith("utf-16") or enc.startswith("utf_16") else enc
+    if not content:
+        return "utf-8"
+    try:
+        content.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+    results = from_bytes(content[:200_000])
+    best = results.best()
+    if best is None:
+        return "cp1252"  # WHATWG's legacy default for undeclared, non-UTF-8 bytes
+    # charset-normalizer often ranks a Baltic/Central-European code page first for Western
+    # text (the same bytes decode almost alike).  Undeclared Latin-script news pages are
+    # overwhelmingly windows-1252, so prefer it when it is a near-equal candidate.
+    if best.encoding in _LATIN_SINGLE_BYTE:
+        for match in results:
+            if ("cp1252" in match.could_be_from_charset or match.encoding == "cp1252") \
+                    and match.chaos <= best.chaos + 0.1:
+                return "cp1252"
+    return _codec(best.encoding) or "cp1252"
+
+
+_LATIN_SINGLE_BYTE = frozenset({
+    "cp1250", "cp1252", "cp1254", "cp1257", "latin_1", "iso8859_2", "iso8859_3", "iso8859_4", "iso8859_9",
+    "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16", "mac_latin2", "mac_roman",
+    "mac_iceland", "mac_turkish", "cp437", "cp775", "cp850", "cp852", "cp858",
+})

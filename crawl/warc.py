@@ -1,0 +1,255 @@
+"""Raw capture of every HTTP exchange into gzip-compressed WARC/1.1 files (warcio).
+
+Layout: ``root/<prefix>-<UTC timestamp>-<serial>.warc.gz``, rotated once a file
+reaches ``max_file_bytes``.  Each record is its own gzip member (warcio does
+this), so a ``WarcRef(filename, offset, length)`` lets ``read_record`` seek
+straight to one response without scanning.  Every record is flushed as soon as
+it is written, so a file stays readable by warcio's ArchiveIterator even if
+the process dies between records.
+
+Per exchange we write a 'response' record followed by its 'request' record;
+the request carries ``WARC-Concurrent-To: <response id>`` (and the response
+points back at the request the same way).  ``WARC-Target-URI`` is always the
+real site URL, never the replay/loopback address.
+
+Bodies: httpx hands us *decoded* bodies (Content-Encoding undone), so the body
+we store is the decoded one.  To keep the record self-consistent we drop
+Content-Encoding and Transfer-Encoding from the stored HTTP headers and set
+Content-Length to the stored body length (the original values are kept as
+``X-Archive-Orig-Content-Encoding`` etc. for the record).
+
+304 Not Modified: written as a 'revisit' record with the WARC/1.1
+"server-not-modified" profile (HTTP headers only, no payload), the record type
+the WARC standard defines for exactly this case.  ``read_record`` /
+``iter_records`` return it like a response: status 304 and an empty body.
+
+Bodies cut short (size cap or a dropped connection) are written with a
+``WARC-Truncated`` header ("length" or "disconnect").
+"""
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.timeutils import datetime_to_iso_date
+from warcio.warcwriter import WARCWriter
+
+if TYPE_CHECKING:
+    from crawl.fetch import FetchResult
+
+SERVER_NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
+_DROP = {"content-encoding", "transfer-encoding", "content-length"}
+_REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
+            307: "Temporary Redirect", 308: "Permanent Redirect", 403: "Forbidden", 404: "Not Found",
+            410: "Gone", 429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+            503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+@dataclass(frozen=True)
+class WarcRef:
+    filename: str   # relative to the WARC root directory
+    offset: int     # byte offset of the record's gzip member
+    length: int     # compressed length of the member
+
+
+HeaderItems = Mapping[str, str] | Iterable[tuple[str, str]]
+
+
+def _items(headers: HeaderItems | None) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    if isinstance(headers, Mapping):
+        return [(str(k), str(v)) for k, v in headers.items()]
+    return [(str(k), str(v)) for k, v in headers]
+
+
+class WarcWriter:
+    def __init__(self, root: Path | str, prefix: str = "newsarchive", max_file_bytes: int = 1_000_000_000):
+        self.root = Path(root)
+        self.prefix = prefix
+        self.max_file_bytes = max_file_bytes
+        self._serial = 0
+        self._fh: io.BufferedWriter | None = None
+        self._writer: WARCWriter | None = None
+        self._filename: str | None = None
+        self.files: list[str] = []      # every file this writer created (relative names)
+        self.records = 0
+
+    # -- file handling -------------------------------------------------------
+    def _open(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S%f")
+            name = f"{self.prefix}-{stamp}-{self._serial:05d}.warc.gz"
+            self._serial += 1
+            try:
+                self._fh = open(self.root / name, "xb")
+                break
+            except FileExistsError:
+                continue
+        self._filename = name
+        self.files.append(name)
+        self._writer = WARCWriter(self._fh, gzip=True, warc_version="1.1")
+        info = self._writer.create_warcinfo_record(name, {
+            "software": "newsarchive (warcio)",
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            "note": "bodies are stored decoded; Content-Encoding/Transfer-Encoding removed",
+        })
+        self._writer.write_record(info)
+        self._fh.flush()
+
+    def _ensure_file(self) -> None:
+        if self._fh is not None and self._fh.tell() >= self.max_file_bytes:
+            self.close()
+        if self._fh is None:
+            self._open()
+
+    @property
+    def current_file(self) -> str | None:
+        return self._filename
+
+    # -- writing ---------------------------------------------------------------
+    def write(
+        self,
+        url: str,
+        *,
+        status: int,
+        headers: HeaderItems | None = None,
+        body: bytes = b"",
+        reason: str | None = None,
+        method: str = "GET",
+        request_headers: HeaderItems | None = None,
+        http_version: str = "HTTP/1.1",
+        date: datetime | None = None,
+        truncated: str | None = None,
+    ) -> WarcRef:
+        """Write a response (or 304 revisit) record and its request record; return the response's ref."""
+        self._ensure_file()
+        assert self._fh is not None and self._writer is not None
+        w = self._writer
+        when = (date or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+        warc_date = datetime_to_iso_date(when, use_micros=True)
+        resp_id = w._make_warc_id()
+        req_id = w._make_warc_id()
+
+        # Stored headers describe the stored (decoded) body; see module docstring.
+        stored: list[tuple[str, str]] = []
+        for k, v in _items(headers):
+            if k.lower() in _DROP:
+                if k.lower() != "content-length":
+                    stored.append((f"X-Archive-Orig-{k}", v))
+                continue
+            stored.append((k, v))
+        not_modified = status == 304
+        if not not_modified:
+            stored.append(("Content-Length", str(len(body))))
+        statusline = f"{status} {reason or _REASONS.get(status, '')}".strip()
+        http_headers = StatusAndHeaders(statusline, stored, protocol=http_version)
+
+        rec_headers = {"WARC-Record-ID": resp_id, "WARC-Date": warc_date, "WARC-Concurrent-To": req_id}
+        if truncated:
+            rec_headers["WARC-Truncated"] = truncated
+        if not_modified:
+            rec_headers["WARC-Profile"] = SERVER_NOT_MODIFIED
+            record = w.create_warc_record(url, "revisit", payload=io.BytesIO(b""), length=0,
+                                          http_headers=http_headers, warc_headers_dict=rec_headers)
+        else:
+            record = w.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body),
+                                          http_headers=http_headers, warc_headers_dict=rec_headers)
+
+        parts = urlparse_path(url)
+        req_lines = StatusAndHeaders(f"{method} {parts}", _items(request_headers), protocol=http_version,
+                                     is_http_request=True)
+        request = w.create_warc_record(url, "request", http_headers=req_lines, warc_headers_dict={
+            "WARC-Record-ID": req_id, "WARC-Date": warc_date, "WARC-Concurrent-To": resp_id})
+
+        offset = self._fh.tell()
+        w.write_record(record)
+        length = self._fh.tell() - offset
+        w.write_record(request)
+        self._fh.flush()
+        self.records += 1
+        assert self._filename is not None
+        return WarcRef(self._filename, offset, length)
+
+    def write_result(self, result: "FetchResult", *, request_headers: HeaderItems | None = None) -> WarcRef:
+        """Convenience: archive a FetchResult (final URL, status, headers, decoded body)."""
+        if result.status is None:
+            raise ValueError(f"{result.url}: nothing to archive, no HTTP response was received")
+        return self.write(result.final_url, status=result.status, headers=result.headers,
+                          body=result.content, request_headers=request_headers, date=result.fetched_at)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+        self._fh = None
+        self._writer = None
+        self._filename = None
+
+    def __enter__(self) -> "WarcWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def urlparse_path(url: str) -> str:
+    """Request-target for the request line: path plus query (origin-form)."""
+    from urllib.parse import urlsplit
+    p = urlsplit(url)
+    return (p.path or "/") + (f"?{p.query}" if p.query else "")
+
+
+# -- reading -------------------------------------------------------------------
+def _record_tuple(record) -> tuple[str, int, dict[str, str], bytes]:
+    url = record.rec_headers.get_header("WARC-Target-URI")
+    status = int(record.http_headers.get_statuscode())
+    headers = {k.lower(): v for k, v in record.http_headers.headers}
+    body = record.content_stream().read()
+    return url, status, headers, body
+
+
+def read_record(root: Path | str, ref: WarcRef) -> tuple[str, int, dict[str, str], bytes]:
+    """(url, status, headers, body) of the response/revisit record at ``ref``; reads only that member."""
+    path = Path(root) / ref.filename
+    with open(path, "rb") as fh:
+        fh.seek(ref.offset)
+        member = fh.read(ref.length)
+    if len(member) != ref.length:
+        raise ValueError(f"{path}: record at offset {ref.offset} is cut short "
+                         f"({len(member)} of {ref.length} bytes); the WARC file is truncated")
+    for record in ArchiveIterator(io.BytesIO(member)):
+        if record.rec_type not in ("response", "revisit"):
+            raise ValueError(f"{path}: record at offset {ref.offset} is a {record.rec_type!r} record, "
+                             f"not a response; the ref does not point at a response")
+        return _record_tuple(record)
+    raise ValueError(f"{path}: no WARC record at offset {ref.offset}")
+
+
+def iter_records(path: Path | str, root: Path | str | None = None
+                 ) -> Iterator[tuple[str, WarcRef, int, dict[str, str], bytes]]:
+    """Yield (url, ref, status, headers, body) for every response/revisit record in one WARC file.
+
+    ``ref.filename`` is relative to ``root`` (default: the file's directory).
+    """
+    path = Path(path)
+    name = str(path.relative_to(root)) if root is not None else path.name
+    with open(path, "rb") as fh:
+        it = ArchiveIterator(fh)
+        for record in it:
+            if record.rec_type not in ("response", "revisit"):
+                continue
+            url, status, headers, body = _record_tuple(record)
+            offset = it.get_record_offset()
+            length = it.get_record_length()
+            yield url, WarcRef(name, offset, length), status, headers, body

@@ -1,0 +1,351 @@
+"""The replay web as one Starlette app, routed by the Host header.
+
+Site URLs: see replay/sites/*.py and docs/MARKUP.md. Control endpoints (any Host):
+``GET/POST /__replay__/knobs``, ``GET /__replay__/truth?url=...``, ``GET /__replay__/stats``,
+``POST /__replay__/reset`` (clears stats, attempt and revision counters).
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import replace
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Callable
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .captured import load_captured
+from .corpus import HOST_TO_SITE, HOSTS, RECENT_WINDOW, SECTIONS, Corpus, CorpusArticle, unit
+from .knobs import Knobs
+from .sites import almayadeen, reuters
+from .sites.common import Teaser, news_sitemap, robots, rss, sitemap_index, ticker_items, urlset
+
+SITE_MODULES = {"almayadeen": almayadeen, "reuters": reuters}
+PAGE_SIZE = 30
+HTML = "text/html; charset=utf-8"
+XML = "application/xml; charset=utf-8"
+_AM_MONTH = re.compile(r"^/sitemaps/all/sitemap-(\d{4})-(\d{1,2})\.xml$")
+_RT_MONTH = re.compile(r"^/arc/outboundfeeds/sitemap/(\d{4})-(\d{2})/?$")
+_TRUNCATED_MSG = "ASGI callable returned without completing response."
+
+
+class _ExpectedTruncation(logging.Filter):
+    """Silence uvicorn's error line for truncations we caused on purpose (and only those)."""
+    pending = 0
+    lock = threading.Lock()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() == _TRUNCATED_MSG:
+            with self.lock:
+                if _ExpectedTruncation.pending > 0:
+                    _ExpectedTruncation.pending -= 1
+                    return False
+        return True
+
+
+logging.getLogger("uvicorn.error").addFilter(_ExpectedTruncation())
+
+
+class _CutResponse(Response):
+    """Declares the full Content-Length, sends half the bytes, then ends without completing."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        with _ExpectedTruncation.lock:
+            _ExpectedTruncation.pending += 1
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+
+
+def _http_date(dt: datetime) -> str:
+    return format_datetime(dt.astimezone(timezone.utc).replace(microsecond=0), usegmt=True)
+
+
+class Replay:
+    def __init__(self, corpus: Corpus, knobs: Knobs, clock: Callable[[], float]):
+        self.corpus, self.knobs, self.clock = corpus, knobs, clock
+        self.captured = load_captured()
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.attempts: Counter = Counter()        # host+path?query -> requests so far
+            self.article_hits: Counter = Counter()    # (site, i) -> requests so far (for revisions)
+            self.by_path: dict[str, Counter] = defaultdict(Counter)
+            self.by_host: Counter = Counter()
+            self.by_status: Counter = Counter()
+            self.inflight: Counter = Counter()
+            self.max_inflight: Counter = Counter()
+
+    # ---- knob-driven article state ----
+    def _served(self, site: str, i: int, variant: str, count: bool) -> CorpusArticle:
+        c, k = self.corpus, self.knobs
+        a = c.article(site, i)
+        if site == "almayadeen" and unit(c.seed, i, "syndicate") < k.syndicate_share:
+            a = c.syndicated(i)
+        elif unit(c.seed, site, i, "rev") < k.revisions:
+            with self.lock:
+                hits = self.article_hits[(site, i)]
+                if count:
+                    self.article_hits[(site, i)] += 1
+            if hits >= k.revision_after_requests or (k.revision_at is not None and self.clock() >= k.revision_at):
+                a = c.revised(site, i)
+        if variant == "duplicate":
+            a = replace(a, url=c.duplicate_url(site, i), duplicate_of=a.url)
+        return a
+
+    def duplicated(self, site: str, i: int) -> bool:
+        return unit(self.corpus.seed, site, i, "dup") < self.knobs.duplicate_share
+
+    def truth(self, url: str) -> dict | None:
+        hit = self.corpus.locate(url.replace("/amp/", "/", 1) if "/amp/" in url else url)
+        if not hit or (hit[2] == "duplicate" and not self.duplicated(hit[0], hit[1])):
+            return None
+        return self._served(*hit, count=False).to_json()
+
+    # ---- listings ----
+    def teaser(self, site: str, i: int) -> Teaser:
+        return Teaser(*self.corpus.headline(site, i))
+
+    def _links(self, site: str, i: int, channel: str) -> list[tuple[Teaser, str]]:
+        """An article's listing entries: its link (maybe a tracking/AMP variant) and any duplicate URL."""
+        t = self.teaser(site, i)
+        href = t.url
+        if unit(self.corpus.seed, channel, t.url, "variant") < self.knobs.url_variants:
+            p = urlsplit(t.url)
+            if unit(t.url, "amp") < 0.3:
+                href = f"https://{p.netloc}/amp{p.path}"
+            else:
+                href = f"{t.url}?utm_source={channel}&utm_medium=referral&utm_campaign=replay"
+        out = [(t, href)]
+        if self.duplicated(site, i):
+            dup = replace(t, url=self.corpus.duplicate_url(site, i))
+            out.append((dup, dup.url))
+        return out
+
+    def newest(self, site: str, prefix: str, page: int, channel: str) -> tuple[list[tuple[Teaser, str]], bool]:
+        want, skip, out = PAGE_SIZE, (page - 1) * PAGE_SIZE, []
+        i = self.corpus.per_site - 1
+        while i >= 0 and len(out) < want + 1:
+            if not prefix or self.corpus.section_path(site, i).startswith(prefix):
+                if skip:
+                    skip -= 1
+                else:
+                    out.append(i)
+            i -= 1
+        links = [link for j in out[:want] for link in self._links(site, j, channel)]
+        return links, len(out) > want
+
+    def ticker(self, site: str) -> list[str]:
+        return ticker_items(site, self.corpus.seed, int(self.clock() // max(self.knobs.ticker_period_s, 1e-9)))
+
+    # ---- sitemaps ----
+    def months(self, site: str) -> list[tuple[int, int]]:
+        """Months with at least one article (corpus or captured page), oldest first."""
+        months = set(self.corpus.months(site))
+        if site == "reuters":
+            months |= {(c.published.year, c.published.month) for c in self.captured.values()}
+        return sorted(months)
+
+    def month_lastmod(self, site: str, y: int, m: int) -> datetime:
+        """Newest article of the month: the last index of its range (index order is chronological)."""
+        r = self.corpus.months(site).get((y, m), range(0))
+        cands = [self.corpus.headline(site, r[-1])[2]] if len(r) else []
+        if site == "reuters":
+            cands += [c.published for c in self.captured.values() if (c.published.year, c.published.month) == (y, m)]
+        return max(cands)
+
+    def month_urls(self, site: str, y: int, m: int) -> list[tuple[str, datetime]]:
+        r = self.corpus.months(site).get((y, m), range(0))
+        rows = []
+        for i in r:
+            url, _, pub, _ = self.corpus.headline(site, i)
+            rows.append((url, pub))
+            if self.duplicated(site, i):
+                rows.append((self.corpus.duplicate_url(site, i), pub))
+        if site == "reuters":
+            rows += [(c.url, c.published) for c in self.captured.values()
+                     if (c.published.year, c.published.month) == (y, m)]
+        return rows
+
+
+def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], float] = time.time) -> Starlette:
+    rp = Replay(corpus, knobs or Knobs(), clock)
+
+    async def knobs_endpoint(request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                rp.knobs.update(await request.json())
+            except (ValueError, TypeError) as e:
+                return JSONResponse({"error": str(e)}, status_code=400)
+        return JSONResponse(rp.knobs.to_json())
+
+    async def truth_endpoint(request: Request) -> Response:
+        t = rp.truth(request.query_params.get("url", ""))
+        return JSONResponse(t) if t else JSONResponse({"error": "not an article of the replay"}, status_code=404)
+
+    async def stats_endpoint(request: Request) -> Response:
+        with rp.lock:
+            return JSONResponse({
+                "total": sum(rp.by_host.values()), "by_host": dict(rp.by_host),
+                "by_status": {str(k): v for k, v in rp.by_status.items()},
+                "by_path": {p: {str(s): n for s, n in c.items()} for p, c in rp.by_path.items()},
+                "max_inflight_by_host": dict(rp.max_inflight)})
+
+    async def reset_endpoint(request: Request) -> Response:
+        rp.reset()
+        return JSONResponse({"ok": True})
+
+    async def site_endpoint(request: Request) -> Response:
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
+        site = HOST_TO_SITE.get(host)
+        if site is None:
+            return Response(f"replay: unknown host {host!r}; served hosts: {', '.join(sorted(HOST_TO_SITE))}\n",
+                            status_code=404, media_type="text/plain")
+        path = request.url.path
+        path_qs = path + (f"?{request.url.query}" if request.url.query else "")
+        with rp.lock:
+            rp.attempts[host + path_qs] += 1
+            attempt = rp.attempts[host + path_qs]
+            rp.inflight[host] += 1
+            rp.max_inflight[host] = max(rp.max_inflight[host], rp.inflight[host])
+        try:
+            resp = await _respond(request, site, host, path, path_qs, attempt)
+        finally:
+            with rp.lock:
+                rp.inflight[host] -= 1
+        with rp.lock:
+            rp.by_path[path_qs][resp.status_code] += 1
+            rp.by_host[host] += 1
+            rp.by_status[resp.status_code] += 1
+        return resp
+
+    async def _respond(request, site, host, path, path_qs, attempt) -> Response:
+        k = rp.knobs
+        fault = None
+        if attempt <= k.fault_attempts and (not k.fault_paths or any(re.match(p, path_qs) for p in k.fault_paths)):
+            for kind, rate in (("429", k.fault_rate_429), ("500", k.fault_rate_500),
+                               ("truncate", k.fault_rate_truncate), ("slow", k.fault_rate_slow)):
+                if unit(kind, host, path_qs) < rate:
+                    fault = kind
+                    break
+        if fault == "429":
+            return Response("Too Many Requests\n", status_code=429, media_type="text/plain",
+                            headers={"Retry-After": str(k.retry_after_s)})
+        if fault == "500":
+            return Response("Internal Server Error\n", status_code=500, media_type="text/plain")
+        if fault == "slow":
+            await asyncio.sleep(k.slow_s)
+        resp = _route(request, site, path)
+        if fault == "truncate" and resp.status_code == 200 and resp.body:
+            if k.truncate_mode == "html":
+                return Response(resp.body[: len(resp.body) // 2], media_type=resp.media_type)
+            return _CutResponse(resp.body, media_type=resp.media_type)
+        return resp
+
+    def _route(request: Request, site: str, path: str) -> Response:
+        mod = SITE_MODULES[site]
+        k = rp.knobs
+        if path == "/robots.txt":
+            maps = [mod.BASE + mod.SITEMAP_INDEX] + ([mod.BASE + reuters.NEWS_SITEMAP] if site == "reuters" else [])
+            return Response(robots(mod.DISALLOW, k.crawl_delay, maps), media_type="text/plain; charset=utf-8")
+        if path.rstrip("/") == mod.SITEMAP_INDEX.split("?")[0].rstrip("/"):
+            entries = []
+            for y, m in rp.months(site):
+                entries.append((mod.BASE + mod.month_sitemap_path(y, m), rp.month_lastmod(site, y, m)))
+            return Response(sitemap_index(entries), media_type=XML)
+        mm = (_AM_MONTH if site == "almayadeen" else _RT_MONTH).match(path)
+        if mm:
+            rows = rp.month_urls(site, int(mm.group(1)), int(mm.group(2)))
+            return Response(urlset(rows), media_type=XML) if rows else _not_found(path)
+        if site == "reuters" and path.rstrip("/") == reuters.NEWS_SITEMAP.split("?")[0].rstrip("/"):
+            since = corpus.end_dt - RECENT_WINDOW
+            items = [t for i in corpus.recent_indices(site, since) for t, _ in rp._links(site, i, "news")]
+            return Response(news_sitemap(items[::-1], "Reuters"), media_type=XML)
+        if path.rstrip("/") == mod.RSS.split("?")[0].rstrip("/"):
+            links, _ = rp.newest(site, "", 1, "rss")
+            name = "Al Mayadeen English" if site == "almayadeen" else "Reuters"
+            return Response(rss(name, mod.BASE + "/", f"Latest news from {name}", links),
+                            media_type="application/rss+xml; charset=utf-8")
+        clean = path.strip("/")
+        sections = {p for p, _, _ in SECTIONS[site]} | {p.split("/")[0] for p, _, _ in SECTIONS[site]}
+        if clean == "" or clean in sections:
+            try:
+                page = max(1, int(request.query_params.get("page", "1")))
+            except ValueError:
+                page = 1
+            links, more = rp.newest(site, clean, page, "home" if not clean else "section")
+            heading = "Home" if not clean else clean.split("/")[-1].replace("-", " ").title()
+            nxt = f"{path}?page={page + 1}" if more else None
+            html = mod.render_listing(heading, links, rp.ticker(site), nxt).encode()
+            # Listing ETags come from the whole page, so they change with the BREAKING ticker.
+            return _conditional(request, html, '"' + hashlib.sha1(html).hexdigest()[:20] + '"', None)
+        amp = path.startswith("/amp/")
+        hit = corpus.locate(f"https://{HOSTS[site]}{path[4:] if amp else path}")
+        if hit and (hit[2] == "canonical" or rp.duplicated(hit[0], hit[1])):
+            return _article(request, *hit, amp=amp)
+        cap = rp.captured.get(path.rstrip("/")) if site == "reuters" else None
+        if cap is not None:
+            return Response(cap.path.read_bytes(), media_type=HTML)
+        return _not_found(path)
+
+    def _article(request: Request, site: str, i: int, variant: str, amp: bool) -> Response:
+        a = rp._served(site, i, variant, count=True)
+        truth = json.dumps(a.to_json(), sort_keys=True, ensure_ascii=False)
+        # Strong ETag keyed on the article (content + revision + template), never on the ticker.
+        etag = '"' + hashlib.sha1(f"{truth}|{rp.knobs.redesign}|{amp}".encode()).hexdigest()[:24] + '"'
+        lm = a.modified
+        cond = _check(request, etag, lm)
+        if cond:
+            return cond
+        n = corpus.per_site
+        most_read = [rp.teaser(site, j) for j in range(n - 1, n - 5, -1) if j != i][:4]
+        read_next = [rp.teaser(site, j) for j in range(i - 1, i - 5, -1) if j >= 0]
+        html = SITE_MODULES[site].render_article(a, rp.ticker(site), most_read, read_next,
+                                                 redesign=rp.knobs.redesign, amp=amp).encode()
+        return Response(html, media_type=HTML, headers={"ETag": etag, "Last-Modified": _http_date(lm)})
+
+    def _check(request: Request, etag: str, lm: datetime | None) -> Response | None:
+        """304 per RFC 9110: If-None-Match wins; If-Modified-Since only when it is absent."""
+        headers = {"ETag": etag} | ({"Last-Modified": _http_date(lm)} if lm else {})
+        inm = request.headers.get("if-none-match")
+        if inm is not None:
+            tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
+            return Response(status_code=304, headers=headers) if "*" in tags or etag in tags else None
+        ims = request.headers.get("if-modified-since")
+        if ims and lm is not None:
+            try:
+                since = parsedate_to_datetime(ims)
+            except (TypeError, ValueError):
+                return None
+            if since.tzinfo and lm.replace(microsecond=0) <= since:
+                return Response(status_code=304, headers=headers)
+        return None
+
+    def _conditional(request: Request, body: bytes, etag: str, lm: datetime | None) -> Response:
+        return _check(request, etag, lm) or Response(body, media_type=HTML, headers={"ETag": etag})
+
+    def _not_found(path: str) -> Response:
+        return Response(f"replay: no page at {path}\n", status_code=404, media_type="text/plain")
+
+    routes = [
+        Route("/__replay__/knobs", knobs_endpoint, methods=["GET", "POST"]),
+        Route("/__replay__/truth", truth_endpoint, methods=["GET"]),
+        Route("/__replay__/stats", stats_endpoint, methods=["GET"]),
+        Route("/__replay__/reset", reset_endpoint, methods=["POST"]),
+        Route("/{path:path}", site_endpoint, methods=["GET", "HEAD"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.replay = rp
+    return app

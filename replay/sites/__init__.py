@@ -1,0 +1,1 @@
+"""Per-site page templates of the replay web."""

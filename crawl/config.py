@@ -40,6 +40,14 @@ class Politeness:
 
 
 @dataclass(frozen=True)
+class HealthSettings:
+    """Drift alarm: a site extractor whose pages fall under these shares is flagged."""
+    threshold: float = 0.8        # minimum share of pages with a title, a plausible body and a date
+    min_pages: int = 5            # fewer extracted pages in a run: too few to judge
+    min_body_chars: int = 200     # a body shorter than this is not plausible
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     name: str
     domains: tuple[str, ...]
@@ -51,6 +59,7 @@ class SiteConfig:
     timezone: str = "UTC"
     politeness: Politeness = field(default_factory=Politeness)
     max_articles: int | None = None   # cap per run (None: everything discovered)
+    lookback_days: int | None = None  # only sitemaps/entries changed in the last N days (None: all)
 
     def owns(self, url: str) -> bool:
         host = (urlsplit(url).hostname or "").lower()
@@ -65,6 +74,7 @@ class SiteConfig:
 class Config:
     sites: dict[str, SiteConfig]
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     source: str = DEFAULT_CONFIG
 
     def site(self, name: str) -> SiteConfig:
@@ -113,11 +123,15 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
-    _check_keys(raw, {"fetch", "sites"}, source, "top level")
+    _check_keys(raw, {"fetch", "health", "sites"}, source, "top level")
     fetch = _build(FetchSettings, raw.get("fetch", {}), source, "[fetch]")
     if fetch.timeout_s <= 0 or fetch.max_bytes <= 0 or fetch.max_redirects < 0 or fetch.retries < 0:
         raise ConfigError(f"{source}: [fetch] timeout_s and max_bytes must be > 0, "
                           f"max_redirects and retries >= 0")
+    health = _build(HealthSettings, raw.get("health", {}), source, "[health]")
+    if not 0 <= health.threshold <= 1 or health.min_pages < 1 or health.min_body_chars < 0:
+        raise ConfigError(f"{source}: [health] threshold must be within 0..1, min_pages >= 1, "
+                          f"min_body_chars >= 0")
     sites_raw = raw.get("sites")
     if not isinstance(sites_raw, dict) or not sites_raw:
         raise ConfigError(f"{source}: no [sites.NAME] tables; add at least one site")
@@ -129,7 +143,7 @@ def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
                 raise ConfigError(f"{source}: domain {d!r} is listed by sites {owner[d]!r} and {s.name!r}; "
                                   f"a domain belongs to one site")
             owner[d] = s.name
-    return Config(sites=sites, fetch=fetch, source=source)
+    return Config(sites=sites, fetch=fetch, health=health, source=source)
 
 
 _SITE_KEYS = {f.name for f in fields(SiteConfig)} - {"name"}
@@ -165,6 +179,7 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
         timezone=body.get("timezone", "UTC"),
         politeness=politeness,
         max_articles=body.get("max_articles"),
+        lookback_days=body.get("lookback_days"),
     )
     for key in ("start_pages", "feeds", "sitemaps"):
         for url in getattr(site, key):
@@ -182,8 +197,10 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
         raise ConfigError(f"{source}: {where} timezone {site.timezone!r} is not an IANA zone "
                           f"(e.g. 'Asia/Beirut', 'UTC')") from None
     _check_cron(site.schedule, source, where)
-    if site.max_articles is not None and (not isinstance(site.max_articles, int) or site.max_articles < 1):
-        raise ConfigError(f"{source}: {where} max_articles must be a positive integer")
+    for key in ("max_articles", "lookback_days"):
+        value = getattr(site, key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ConfigError(f"{source}: {where} {key} must be a positive integer")
     from extractors import registry  # late import: config must load without parsing anything
     if site.extractor not in registry.names():
         raise ConfigError(f"{source}: {where} extractor {site.extractor!r} is unknown; "

@@ -16,9 +16,10 @@ from extractors import GENERIC, Article, Extractor
 from storage.staging import Staging
 from storage.state import CrawlState
 
-from .config import SiteConfig
+from .config import HealthSettings, SiteConfig
 from .discovery import DiscoveredUrl, discover
 from .fetch import Fetcher, FetchResult
+from .health import SiteHealth, missing_fields
 
 log = logging.getLogger("newsarchive.crawl")
 
@@ -37,6 +38,14 @@ class SiteRun:
     counters: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     example_failures: dict[str, list[str]] = field(default_factory=dict)
+    health_settings: HealthSettings = field(default_factory=HealthSettings)
+    health: SiteHealth | None = None
+    since: object = None          # datetime | None: discovery window (lookback / backfill)
+    until: object = None
+
+    def __post_init__(self) -> None:
+        if self.health is None:
+            self.health = SiteHealth(self.site.name, self.extractor.name)
 
     def note_error(self, kind: str, message: str) -> None:
         self.errors.append(message)
@@ -71,8 +80,8 @@ def article_row(run: SiteRun, art: Article, r: FetchResult, chash: str) -> dict[
     return d
 
 
-async def discover_urls(run: SiteRun, *, since=None, until=None, max_urls: int | None = None) -> list[DiscoveredUrl]:
-    result = await discover(run.site, run.fetcher, run.extractor, since=since, until=until,
+async def discover_urls(run: SiteRun, *, max_urls: int | None = None) -> list[DiscoveredUrl]:
+    result = await discover(run.site, run.fetcher, run.extractor, since=run.since, until=run.until,
                             max_urls=max_urls or run.site.max_articles)
     rows = []
     for page in result.pages:
@@ -104,6 +113,8 @@ def extract_page(run: SiteRun, r: FetchResult) -> Article | None:
         run.note_error("extract", f"{run.site.name}: extractor {run.extractor.name!r} failed on "
                                   f"{r.final_url}: {type(e).__name__}: {e}; falling back to 'generic'")
         art = None
+    if run.extractor is not GENERIC:
+        run.health.record(r.final_url, missing_fields(art, run.health_settings.min_body_chars))
     if (art is None or not art.body) and run.extractor is not GENERIC:
         try:
             fallback = GENERIC.parse(html, r.final_url)

@@ -128,6 +128,12 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, delay, max_artic
     click.echo(text_table(stats))
     if result["error_count"]:
         click.echo(f"{result['error_count']} error(s); first: {result['errors'][0]}")
+    for alarm in result.get("drift", []):
+        shares = ", ".join(f"{k} {v:.0%}" for k, v in alarm["shares"].items())
+        example = next(iter(alarm["examples"][alarm["failing"][0]]), "")
+        click.echo(f"DRIFT {alarm['site']}: extractor {alarm['extractor']!r} health {shares} "
+                   f"(failing: {', '.join(alarm['failing'])}); e.g. {example}. Pages fell back to the "
+                   f"generic extractor; raw pages are in the WARC archive for re-extraction.")
     if demo_query:
         cols, rows = query(obj.archive, demo_query)
         click.echo(f"\n{demo_query}")

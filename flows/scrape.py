@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
 
 import extractors
 from crawl.config import Config, load_config
 from crawl.fetch import Fetcher
+from crawl.health import check as check_health
+from crawl.health import markdown as health_markdown
 from crawl.pipeline import SiteRun, crawl_batch, discover_urls
 from crawl.warc import WarcWriter
 from storage.commit import commit_staging, recover
@@ -49,6 +52,7 @@ async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int) -> Cou
     for n, start in enumerate(range(0, len(urls), batch_size)):
         await crawl_batch_task(run, urls[start:start + batch_size], n)
     run.counters["stored"] = run.counters["new"] + run.counters["changed"]
+    run.counters.update(run.health.counters())
     return run.counters
 
 
@@ -106,18 +110,21 @@ async def scrape(
                            validators=state.validators) as fetcher:
             runs = [SiteRun(site=s, run_id=run_id, fetcher=fetcher,
                             extractor=extractors.registry.get(s.extractor),
-                            staging=staging, state=state) for s in selected]
+                            staging=staging, state=state, health_settings=config.health,
+                            since=started - timedelta(days=s.lookback_days) if s.lookback_days else None)
+                    for s in selected]
             results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size) for r in runs))
     finally:
         warc.close()
 
     stats = {r.site.name: c for r, c in zip(runs, results)}
     errors = [e for r in runs for e in r.errors]
+    alarms = [a for a in (check_health(r.health, config.health) for r in runs) if a]
     from prefect.runtime import flow_run
     run_row = {"run_id": run_id, "flow_run_id": str(flow_run.id) if flow_run.id else None,
                "flow_name": "scrape", "sites": names, "started_at": started,
                "finished_at": datetime.now(timezone.utc),
-               "status": "completed_with_errors" if errors else "completed",
+               "status": "drift" if alarms else "completed_with_errors" if errors else "completed",
                "newsarchive_version": VERSION}
     con = arch.connect()
     try:
@@ -131,11 +138,23 @@ async def scrape(
         for kind, examples in r.example_failures.items():
             logger.warning("%s: %d error(s) of kind %s, e.g. %s", r.site.name,
                            sum(1 for _ in examples), kind, examples[0])
+    drift_md = ""
+    for alarm in alarms:
+        logger.error(alarm.message(config.health.threshold))
+    if alarms:
+        drift_md = "\n\n" + health_markdown(alarms, config.health)
     await acreate_markdown_artifact(
         key="scrape-run-stats",
-        markdown=f"# Scrape run `{run_id}` (snapshot {snapshot})\n\n{markdown_table(stats)}\n",
+        markdown=f"# Scrape run `{run_id}` (snapshot {snapshot})\n\n{markdown_table(stats)}\n{drift_md}",
         description=f"Per-site counters of run {run_id}",
     )
-    return {"run_id": run_id, "snapshot": snapshot, "archive": str(arch.root),
-            "stats": {k: dict(v) for k, v in stats.items()}, "errors": errors[:50],
-            "error_count": len(errors)}
+    result = {"run_id": run_id, "snapshot": snapshot, "archive": str(arch.root),
+              "stats": {k: dict(v) for k, v in stats.items()}, "errors": errors[:50],
+              "error_count": len(errors),
+              "drift": [{"site": a.site, "extractor": a.extractor, "failing": a.failing,
+                         "shares": a.shares, "examples": a.examples} for a in alarms]}
+    if alarms:
+        # Flag the run in its Prefect state: completed (the data is stored) but visibly not healthy.
+        return Completed(data=result, name="Drift",
+                         message="; ".join(a.message(config.health.threshold) for a in alarms))
+    return result

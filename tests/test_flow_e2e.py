@@ -75,3 +75,32 @@ async def test_scrape_twice_archives_once_and_counts_not_modified(prefect_harnes
     async with get_client() as client:
         arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["scrape-run-stats"])))
     assert any(second["run_id"] in (a.data or "") and "| not_modified |" in (a.data or "") for a in arts)
+
+
+async def test_redesigned_site_raises_a_drift_alarm_and_loses_nothing(prefect_harness, tmp_path):
+    from flows.scrape import scrape
+    from replay import Knobs, start_replay
+
+    arch = Archive(tmp_path / "archive")
+    with start_replay(seed=4, per_site=12, knobs=Knobs(redesign=True)) as srv:
+        state = await scrape(archive=str(arch.root), replay_url=srv.url, delay_s=0.0,
+                             sites=["almayadeen"], return_state=True)
+    assert state.type.value == "COMPLETED" and state.name == "Drift"
+    assert "almayadeen: extractor 'almayadeen' looks broken" in state.message
+    result = await state.result()
+    (alarm,) = result["drift"]
+    assert alarm["site"] == "almayadeen" and "body" in alarm["failing"]
+    assert alarm["examples"]["body"][0].startswith("https://english.almayadeen.net/")
+    # Every fetched page is still stored (via the generic fallback) and its raw response kept.
+    fetched = result["stats"]["almayadeen"]["fetched"]
+    _, rows = query(arch, "SELECT count(*), count(*) FILTER (WHERE list_contains(quality, 'body:generic')), "
+                          "count(DISTINCT warc_file) FROM articles")
+    assert rows[0][0] == fetched and rows[0][1] >= fetched * 0.8 and rows[0][2] >= 1
+    _, rows = query(arch, "SELECT status FROM runs")
+    assert rows == [("drift",)]
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    async with get_client() as client:
+        arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["scrape-run-stats"])))
+    assert any(result["run_id"] in (a.data or "") and "# Extraction drift" in (a.data or "") for a in arts)

@@ -87,6 +87,8 @@ def main() -> None:
         "pages_per_s": round(pages / wall, 1),
         "pipeline_work_s": round(work_s, 1),
         "prefect_share": round(1 - work_s / wall, 3),
+        "prefect_startup_s": round(min(a for a, _ in intervals) - t1, 1),
+        "prefect_share_after_startup": round(1 - work_s / (wall - (min(a for a, _ in intervals) - t1)), 3),
         "peak_rss_mib": round(peak_rss_mib),
         "replay_start_s": round(replay_start, 2),
         "errors": result["error_count"],

@@ -33,7 +33,7 @@ def _section_from_url(url: str) -> str | None:
 class AlMayadeenExtractor(Extractor):
     name = "almayadeen"
     domains = (HOST,)
-    version = "1"
+    version = "2"
 
     def is_article_url(self, url: str) -> bool:
         u = urlsplit(url)
@@ -71,6 +71,8 @@ class AlMayadeenExtractor(Extractor):
         ld = page.ld_article() or {}
         if ld:
             quality.append("meta:json-ld")
+        if norm(tw.get("type")).lower() == "videoobject" or ld.get("@type") == "VideoObject":
+            quality.append("page:video")   # a clip with a short description, not a full article
         classes = {c.get("mapping"): norm(c.get("value")) for c in tw.get("classes") or []
                    if isinstance(c, dict)}
 

@@ -7,11 +7,14 @@ markup (``<h1>``, ``<time>``, byline elements).
 Body: a readability-style content score on the selectolax tree:
 1. drop non-content elements (scripts, nav, footers, asides, forms controls...)
    and "unlikely candidates" whose class/id says nav/related/promo/share/...;
-2. score every paragraph-like block (length, commas) and propagate the score
-   to its parent (full), grandparent (1/2) and great-grandparent (1/6), each
-   container starting from a tag prior and a class/id weight (+-25);
-3. scale by (1 - link density), pick the best container, add siblings that
-   score close to it or look like prose;
+2. score every paragraph-like block (length, Latin/CJK/Arabic commas) and
+   propagate the score five levels up as Readability.js does (parent full,
+   grandparent 1/2, then 1/(3 * level)), each container starting from a tag
+   prior and a class/id weight (+-25);
+3. scale by (1 - link density), pick the best container; if three or more
+   separate near-top candidates (>= 75%) sit under one of its ancestors, the
+   text is split into sibling components, so take that ancestor; add siblings
+   that score close to it or look like prose;
 4. walk the chosen nodes in document order and emit paragraphs/headings,
    skipping link-heavy or negatively-named sub-blocks.
 """
@@ -153,11 +156,14 @@ def score_candidates(body: LexborNode) -> dict[int, list]:
         text = block.text(deep=True, separator="", strip=False).strip()
         if len(text) < 25:
             continue
-        score = 1 + text.count(",") + text.count("，") + min(len(text) // 100, 3)
+        # Commas of Latin, CJK and Arabic script all mark running prose.
+        score = 1 + text.count(",") + text.count("，") + text.count("،") + min(len(text) // 100, 3)
         node = block.parent
         level = 0
-        while node is not None and level < 3 and node.tag not in ("html", "-document"):
-            bump(node, score if level == 0 else score / (2 if level == 1 else 6))
+        # Readability.js propagation: parent full, grandparent 1/2, then 1/(3 * level), five
+        # levels up, so component-per-paragraph layouts still reach the article container.
+        while node is not None and level < 5 and node.tag not in ("html", "-document"):
+            bump(node, score if level == 0 else score / (2 if level == 1 else 3 * level))
             node = node.parent
             level += 1
     for entry in cands.values():
@@ -219,6 +225,29 @@ def _emit(node: LexborNode, out: list[str]) -> None:
     flush()
 
 
+def _common_ancestor(top: LexborNode, rivals: list[LexborNode]) -> LexborNode:
+    """When three or more near-top candidates share an ancestor of the top one, the article
+    is split over sibling blocks (one component per paragraph): take that ancestor."""
+    def contains(outer: LexborNode, inner: LexborNode) -> bool:
+        anc = inner.parent
+        while anc is not None and anc.mem_id != outer.mem_id:
+            anc = anc.parent
+        return anc is not None
+
+    # Nested wrappers of one block score alike: count each block once (its innermost node),
+    # and ignore rivals that wrap or sit inside the top candidate.
+    rivals = [r for r in rivals if not contains(r, top) and not contains(top, r)]
+    rivals = [r for r in rivals if not any(o is not r and contains(r, o) for o in rivals)]
+    if len(rivals) < 3:      # Readability.js: three alternative candidates
+        return top
+    node = top.parent
+    while node is not None and node.tag not in ("body", "html"):
+        if sum(contains(node, r) for r in rivals) >= 3:
+            return node
+        node = node.parent
+    return top
+
+
 def extract_body(page: Page) -> list[str]:
     body = clean_tree(page)
     if body is None:
@@ -228,7 +257,10 @@ def extract_body(page: Page) -> list[str]:
         out: list[str] = []
         _emit(body, out)
         return out
-    top_node, top_score = max(cands.values(), key=lambda e: e[1])
+    ranked = sorted(cands.values(), key=lambda e: -e[1])
+    top_node, top_score = ranked[0]
+    top_node = _common_ancestor(top_node, [n for n, sc in ranked[1:6] if sc >= top_score * 0.75])
+    top_score = cands[top_node.mem_id][1] if top_node.mem_id in cands else top_score
     # Readability: if the top candidate is one of several similar siblings
     # under one parent, climb while the parent scores comparably.
     parent = top_node.parent
@@ -273,7 +305,7 @@ def extract_body(page: Page) -> list[str]:
 class GenericExtractor(Extractor):
     name = "generic"
     domains = ()
-    version = "1"
+    version = "2"
 
     def is_article_url(self, url: str) -> bool:
         from urllib.parse import urlsplit

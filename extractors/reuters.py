@@ -29,14 +29,17 @@ from .text import Page, dedupe, first, ld_image, ld_people, node_text, norm, spl
 
 _ARTICLE_PATH = re.compile(r"^/(?:[a-z0-9-]+/)+[a-z0-9%._~-]+-\d{4}-\d{2}-\d{2}/?$", re.I)
 _LEGACY_PATH = re.compile(r"^/article/(?:[a-z0-9-]+/)*[a-z0-9%._~-]*id[A-Z0-9]{6,}/?$", re.I)
+_UPPER = r"[^\W\d_a-z]"   # a letter other than ASCII lower case ("BOGOTÁ"); case checked after the match
 _DATELINE = re.compile(
-    r"^\s*([A-Z][A-Z.'’\- /]*[A-Z.])"             # CITY (upper case, may be several words)
+    rf"^\s*({_UPPER}(?:{_UPPER}|[.'’\- /])*(?:{_UPPER}|\.))"   # CITY (upper case, may be several words)
     r"(?:\s*,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?"    # , March 7
     r"\s*(?:\(Reuters(?: Breakingviews)?\))?"      # (Reuters)
     r"\s*[-–—]\s")
 _CREDITS = re.compile(r"^\s*\(?\s*(?:additional\s+)?(?:report(?:ing)?|writing|editing|compiled|"
                       r"written|production)\b.{0,40}?\bby\b", re.I)
 _INTERSTITIAL = re.compile(r"^\s*Register now\b|^\s*Sign up here\b|^\s*Our Standards:", re.I)
+# Photo-gallery noise around live-page captions: "[1/3] ... Purchase Licensing Rights".
+_CAPTION_NOISE = re.compile(r"^\s*\[\d+/\d+\]\s*|\s*Purchase Licensing Rights\s*$", re.I)
 _CODE = re.compile(r"^[A-Z0-9]{2,}$")   # Reuters topic codes (GEN, AERO, ...)
 
 
@@ -80,13 +83,13 @@ def dateline_of(text: str) -> str | None:
     if not m:
         return None
     city = norm(m.group(1))
-    return city if len(city) >= 2 else None
+    return city if len(city) >= 2 and city == city.upper() else None
 
 
 class ReutersExtractor(Extractor):
     name = "reuters"
     domains = ("www.reuters.com", "reuters.com")
-    version = "1"
+    version = "2"
 
     def is_article_url(self, url: str) -> bool:
         u = urlsplit(url)
@@ -105,6 +108,8 @@ class ReutersExtractor(Extractor):
         if ld:
             quality.append("meta:json-ld")
 
+        if tree.css_first('[data-testid="VideoPlayer"]') is not None or isinstance(ld.get("video"), dict):
+            quality.append("page:video")   # Reuters TV clip: short description, no byline
         layout = None
         for cand in LAYOUTS:
             if tree.css_first(cand.detect) is not None:
@@ -170,9 +175,14 @@ class ReutersExtractor(Extractor):
 
         # --- body ---------------------------------------------------------
         paras: list[str] = []
+        related: list[str] = []
         credits: str | None = None
         if layout is not None:
+            # Inline "More" links point at related stories: keep the URL, drop the text.
             for more in tree.css('a[data-testid="MoreLink"]'):
+                href = page.abs(more.attributes.get("href"))
+                if href:
+                    related.append(href)
                 more.decompose()
             # Selector groups come back grouped by selector, not in document
             # order: walk the body column's children instead.
@@ -200,14 +210,14 @@ class ReutersExtractor(Extractor):
         if img_url:
             cap = None
             if layout is not None and layout.caption:
-                cap = node_text(tree.css_first(layout.caption)) or None
+                cap = _CAPTION_NOISE.sub("", node_text(tree.css_first(layout.caption))) or None
             images.append(Image(page.abs(img_url), cap or page.meta_first("twitter:image:alt")))
 
         article = Article(
             url=page.canonical(), site=self.name, title=title, summary=summary,
             authors=authors, published_at=published, modified_at=modified,
             section=section, tags=tags, language=page.lang(), dateline=dateline,
-            body="\n\n".join(paras), images=images, credits=credits,
+            body="\n\n".join(paras), images=images, credits=credits, related=dedupe(related),
             extractor=self.name,
             extractor_version=f"{self.version}:{layout.name if layout else 'none'}",
             quality=quality,

@@ -44,6 +44,18 @@ SECTIONS = {
                 ("world/americas", "Americas", 2), ("business/energy", "Energy", 2),
                 ("business/finance", "Finance", 1), ("business/aerospace-defense", "Aerospace & Defense", 1)],
 }
+# Page variants sit at fixed residues of the index (i % 10), so tests and benchmarks find
+# them without scanning and they spread evenly over time; the seed index is never a variant.
+#   video:   Al Mayadeen /videos/<slug> (tawsiyat type "videoobject"), Reuters TV-style page
+#   update:  Al Mayadeen "UPDATE:" lead paragraph; Reuters "Updated N hours ago" + "[1/3]" photo noise
+#   opinion: Reuters Breakingviews column (Al Mayadeen opinion/analysis come from its sections)
+VARIANTS = {"almayadeen": {3: "video", 7: "update"},
+            "reuters": {3: "video", 5: "opinion", 7: "update"}}
+# Sections only variants use (weight 0: the hash never picks them; the app lists them as sections).
+SECTIONS["almayadeen"].append(("videos", "Videos", 0))
+SECTIONS["reuters"].append(("breakingviews", "Breakingviews", 0))
+_VARIANT_SECTION = {("almayadeen", "video"): SECTIONS["almayadeen"][-1],
+                    ("reuters", "opinion"): SECTIONS["reuters"][-1]}
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,8 @@ class CorpusArticle:
     raw_text: tuple[str, ...] = field(default=(), compare=False)  # body text as the CMS stores it (NBSPs)
     dossier: dict | None = field(default=None, compare=False)
     read_time: str | None = None
+    variant: str = ""                         # "" | "video" | "update" | "opinion" (see VARIANTS)
+    video_duration: str | None = None         # "MM:SS" on video pages
 
     @property
     def paragraphs(self) -> list[str]:
@@ -102,7 +116,8 @@ class CorpusArticle:
                 "images": [{"url": im.url, "caption": im.caption} for im in self.images],
                 "dateline": self.dateline, "credits": self.credits, "related": list(self.related),
                 "revision": self.revision, "duplicate_of": self.duplicate_of,
-                "syndicated_from": self.syndicated_from, "index": self.index}
+                "syndicated_from": self.syndicated_from, "index": self.index, "variant": self.variant,
+                "video_duration": self.video_duration}
 
 
 def slugify(text: str, limit: int = 60) -> str:
@@ -202,7 +217,13 @@ class Corpus:
             if w < sec[2]:
                 break
             w -= sec[2]
-        return key, title, sec
+        return key, title, _VARIANT_SECTION.get((site, self.variant(site, i)), sec)
+
+    def variant(self, site: str, i: int) -> str:
+        """The page variant of article ``i`` ("" for a plain article); see VARIANTS."""
+        if i == self._seeds[site][0]:
+            return ""
+        return VARIANTS[site].get(i % 10, "")
 
     def slug(self, site: str, i: int) -> str:
         idx, s = self._seeds[site]
@@ -237,7 +258,7 @@ class Corpus:
     def duplicate_url(self, site: str, i: int) -> str:
         """The second URL of a story published twice (used when the duplicate knob selects it)."""
         own = self.section_path(site, i)
-        other = next(p for p, _, _ in SECTIONS[site][::-1] if p != own)
+        other = next(p for p, _, w in SECTIONS[site][::-1] if p != own and w)
         return self.url(site, i, other)
 
     # ---- lookup ----
@@ -326,14 +347,14 @@ class Corpus:
             k = rng.choices([0, 1, 2, 3], weights=[1, 6, 2, 1])[0]
             authors = tuple(rng.sample(pool, k))
             source = rng.choice(["Agencies", "Agencies", "Al Mayadeen English", None])
-            return CorpusArticle(
+            return self._vary(CorpusArticle(
                 site=site, index=i, url=self.url(site, i), title=title,
                 standfirst=tg.fill(rng.choice(tg.SENTENCES), c, rng), authors=authors, source=source,
                 published=pub, modified=modified, section=sname, section_path=spath, tags=tuple(tags),
                 body=tuple(body), images=images, related=tuple(self.url(site, j) for j in rel),
                 related_titles=tuple(self._head(site, j)[1] if j != idx else s["title"] for j in rel),
                 related_after=min(len(body) - 1, rng.randint(2, 5)) if rel else None,
-                read_time=f"{max(1, sum(len(t.split()) for _, t in body) // 200)} Min Read")
+                read_time=f"{max(1, sum(len(t.split()) for _, t in body) // 200)} Min Read"), c)
         dateline = c["place"].upper()
         lead = f"{dateline}, {pub.strftime('%B')} {pub.day} (Reuters) - "
         first = next(k for k, (kind, _) in enumerate(body) if kind == "p")
@@ -346,12 +367,49 @@ class Corpus:
         paras = [k for k, (kind, _) in enumerate(body) if kind == "p"]
         register = (paras[2],) + ((paras[-1],) if len(paras) > 6 else ()) if len(paras) > 3 else ()
         more = ((paras[min(4, len(paras) - 1)], self.url(site, rel[0])),) if rel and rng.random() < 0.3 else ()
-        return CorpusArticle(
+        return self._vary(CorpusArticle(
             site=site, index=i, url=self.url(site, i), title=title, standfirst=standfirst, authors=authors,
             source=None, published=pub, modified=modified, section=sname, section_path=spath,
             tags=tuple(tags), body=tuple(body), images=images, dateline=dateline, credits=credits,
             related=tuple(u for _, u in more), register_after=register, more_links=more,
-            read_time=f"{max(1, sum(len(t.split()) for _, t in body) // 230)} minute read")
+            read_time=f"{max(1, sum(len(t.split()) for _, t in body) // 230)} minute read"), c)
+
+    def _vary(self, a: CorpusArticle, c: dict) -> CorpusArticle:
+        """Apply the index's page variant. Uses its own RNG stream so that plain articles are
+        unaffected by the variant machinery."""
+        v = self.variant(a.site, a.index)
+        if not v:
+            return a
+        rng = random.Random(f"{self.seed}:{a.site}:{a.index}:variant")
+        a = replace(a, variant=v)
+        thumb = Image(f"https://{HOSTS[a.site]}/images/{_h64(self.seed, a.site, a.index) % 10**12:012d}.jpg",
+                      a.images[0].caption if a.images else tg.fill(rng.choice(tg.CAPTIONS), c, rng))
+        if v == "video":
+            # A short description under the player; the thumbnail has no visible caption.
+            paras = [t for k, t in a.body if k == "p"][: rng.randint(1, 3)]
+            secs = rng.randint(40, 600)
+            a = replace(a, body=tuple(("p", t) for t in paras), images=(Image(thumb.url),),
+                        video_duration=f"{secs // 60:02d}:{secs % 60:02d}", related=(), related_titles=(),
+                        related_after=None, read_time=None)
+            if a.site == "reuters":   # Reuters TV: no byline, dateline or sign-off
+                paras[0] = paras[0].split(" (Reuters) - ", 1)[-1]
+                a = replace(a, body=tuple(("p", t) for t in paras), standfirst=paras[0], authors=(),
+                            dateline=None, credits=None, register_after=(), more_links=())
+            return a
+        if v == "update":
+            modified = a.published + timedelta(hours=rng.randint(1, 20), minutes=rng.randint(0, 59))
+            a = replace(a, modified=modified, images=(thumb,))
+            if a.site == "almayadeen":
+                note = "UPDATE: " + tg.fill(rng.choice(tg.SENTENCES), c, rng)
+                shift = lambda k: None if k is None else k + 1   # noqa: E731 - chrome follows its paragraph
+                a = replace(a, body=(("p", note),) + a.body, related_after=shift(a.related_after))
+            return a
+        # opinion: a Breakingviews column by one columnist
+        first = next(k for k, (kind, _) in enumerate(a.body) if kind == "p")
+        body = list(a.body)
+        body[first] = ("p", body[first][1].replace(" (Reuters) - ", " (Reuters Breakingviews) - ", 1))
+        author = rng.choice(tg.AUTHORS_RT)
+        return replace(a, body=tuple(body), authors=(author,), credits=f"Editing by {rng.choice(tg.EDITORS)}")
 
     def _from_seed(self, site: str, i: int, s: dict) -> CorpusArticle:
         body, raw, register, more, related_after = [], [], [], [], None

@@ -82,10 +82,11 @@ def render_article(a: CorpusArticle, ticker: list[str], most_read: list[Teaser],
     pub, mod = a.published.astimezone(BEIRUT), a.modified.astimezone(BEIRUT)
     author = ", ".join(a.authors)
     thumb = a.images[0].url if a.images else ""
-    posttype = "News" if a.section_path.startswith("news/") else "Articles"
+    posttype = "News" if a.section_path.startswith("news/") else a.section_path.split("/")[0].title()
+    video = a.variant == "video"
     tawsiyat = {
-        "type": "article", "postid": _postid(a), "title": a.title, "url": a.url, "keywords": ",".join(a.tags),
-        "thumbnail": thumb, "video_duration": "", "word_count": str(a.word_count), "lang": "en",
+        "type": "videoobject" if video else "article", "postid": _postid(a), "title": a.title, "url": a.url,
+        "keywords": ",".join(a.tags), "thumbnail": thumb, "video_duration": a.video_duration or "", "word_count": str(a.word_count), "lang": "en",
         "published_time": pub.isoformat(), "last_updated": mod.isoformat(), "description": a.standfirst or "",
         "author": author,
         "classes": [{"key": "class1", "mapping": "posttype", "value": posttype},
@@ -97,6 +98,11 @@ def render_article(a: CorpusArticle, ticker: list[str], most_read: list[Teaser],
     ld = {"@context": "https://schema.org", "@type": "Article", "headline": a.title,
           "datePublished": pub.isoformat(), "dateModified": mod.isoformat(), "articleSection": a.section,
           "wordCount": a.word_count, "thumbnailUrl": thumb}
+    if video:   # video pages describe the clip, not an article
+        mm, ss = (a.video_duration or "00:00").split(":")
+        ld = {"@context": "https://schema.org", "@type": "VideoObject", "name": a.title,
+              "description": a.standfirst or "", "uploadDate": pub.isoformat(), "dateModified": mod.isoformat(),
+              "duration": f"PT{int(mm)}M{int(ss)}S", "thumbnailUrl": thumb}
     people = [{"@type": "Organization" if n.startswith("Al Mayadeen") else "Person", "name": n} for n in a.authors]
     if people:
         ld["author"] = people[0] if len(people) == 1 else people
@@ -109,7 +115,10 @@ def render_article(a: CorpusArticle, ticker: list[str], most_read: list[Teaser],
         metas += f'<li class="source">Source: {esc(a.source)}</li>'
     metas += f'<li class="date">{_when(a.published)}</li>'
     image = ""
-    if a.images:
+    if video:
+        image = (f'<div class="video-player"><video controls poster="{esc(thumb)}" src="https://vod.almayadeen.net/'
+                 f'{_postid(a)}.mp4"></video><span class="video-duration">{esc(a.video_duration)}</span></div>')
+    elif a.images:
         im = a.images[0]
         image = (f'<figure class="article-image"><img src="{esc(im.url)}" alt="{esc(im.caption)}">'
                  f"<figcaption>{esc(im.caption)}</figcaption></figure>")
@@ -117,7 +126,12 @@ def render_article(a: CorpusArticle, ticker: list[str], most_read: list[Teaser],
     parts = []
     related = list(zip(a.related_titles, a.related))
     for k, ((kind, _), text) in enumerate(zip(a.body, texts)):
-        parts.append(f"<h3>{esc(text)}</h3>" if kind == "h" else f"<p>{esc(text)}</p>")
+        if kind == "h":
+            parts.append(f"<h3>{esc(text)}</h3>")
+        elif text.startswith("UPDATE: "):   # the site bolds the label of an update note
+            parts.append(f'<p class="update-note"><strong>UPDATE:</strong> {esc(text[8:])}</p>')
+        else:
+            parts.append(f"<p>{esc(text)}</p>")
         if k == a.related_after and related:
             lis = "".join(f'<li><a href="{esc(_rel(u))}"><p>{esc(t)}</p></a></li>' for t, u in related)
             parts.append(f'<div class="related-news"><span class="related-title">Related News</span><ul>{lis}</ul></div>')
@@ -127,6 +141,7 @@ def render_article(a: CorpusArticle, ticker: list[str], most_read: list[Teaser],
         d = a.dossier
         dossier = (f'<div class="dossier-box"><span class="dossier-label">{esc(d["title"])}</span>'
                    f'<a href="{esc(_rel(d["url"]))}"><h4>{esc(d["title"])}</h4></a><p>{esc(d["text"])}</p></div>')
+    read_time = "" if video else f'<span class="read-time">{esc(a.read_time or "2 Min Read")}</span>'
     og_image = f'<meta property="og:image" content="{esc(thumb)}">' if thumb else ""
     return (
         f'<!DOCTYPE html>\n<html lang="en"{" amp" if amp else ""}>\n<head><meta charset="utf-8">'
@@ -141,7 +156,7 @@ def render_article(a: CorpusArticle, ticker: list[str], most_read: list[Teaser],
         f'<script type="application/ld+json">{dump(ld)}</script>\n</head>\n<body>'
         f"{_header()}\n{_ticker(ticker)}\n"
         f'<main><article class="article-page"><h1 class="article-title">{esc(a.title)}</h1>'
-        f'<ul class="article-meta">{metas}</ul><span class="read-time">{esc(a.read_time or "2 Min Read")}</span>'
+        f'<ul class="article-meta">{metas}</ul>{read_time}'
         f'<p class="lg_para summary">{esc(a.standfirst)}</p>'
         f'<div class="share-buttons"><a href="https://x.com/intent/tweet?url={esc(a.url)}">x</a></div>'
         f'{image}\n<div class="p-content">{"".join(parts)}</div>\n<ul class="tags">{tags}</ul>{dossier}'

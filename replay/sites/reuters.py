@@ -42,6 +42,14 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def _updated(a: CorpusArticle) -> str:
+    """The "Updated N hours ago" note of revised stories (relative to publication, to stay deterministic)."""
+    hours = int((a.modified - a.published).total_seconds() // 3600)
+    if a.variant != "update" or hours < 1:
+        return ""
+    return f'<span class="date-line__date__23Ge- date-line__updated__1Xs2k">Updated {hours} hour{"s" if hours > 1 else ""} ago</span>'
+
+
 def _site_header() -> str:
     items = "".join(
         f'<li class="nav-bar__nav-item__1p3l9 nav-bar__category__16MHp"><a data-testid="Text" href="{BASE}/'
@@ -91,6 +99,10 @@ def render_article(a: CorpusArticle, ticker: list[str], most_read: list[Teaser],
           "hasPart": {"@type": "WebPageElement", "isAccessibleForFree": False, "cssSelector": ".paywall-article"}}
     if image_url:
         ld["image"] = image_url
+    if a.variant == "video":
+        mm, ss = (a.video_duration or "00:00").split(":")
+        ld["video"] = {"@type": "VideoObject", "name": a.title, "duration": f"PT{int(mm)}M{int(ss)}S",
+                       "thumbnailUrl": image_url, "uploadDate": zulu(a.published)}
     people = [{"@type": "Person", "byline": n} for n in a.authors]
     if people:   # the real page: one object with "byline"; several authors -> a list of them
         ld["author"] = people[0] if len(people) == 1 else people
@@ -131,16 +143,25 @@ def render_article(a: CorpusArticle, ticker: list[str], most_read: list[Teaser],
               f'text__extra_small__1Mw6v article-header__dateline__4jE04"><span class="date-line__date__23Ge-">'
               f'{esc(a.read_time or "2 minute read")}</span><span class="date-line__date__23Ge-">'
               f'{pub_utc:%B} {pub_utc.day}, {pub_utc.year}</span><span class="date-line__date__23Ge-">'
-              f'{pub_utc.strftime("%I:%M %p").lstrip("0")} UTC</span></time>'
+              f'{pub_utc.strftime("%I:%M %p").lstrip("0")} UTC</span>{_updated(a)}</time>'
               f'<h1 data-testid="Heading" class="text__text__1FZLe text__heading_3__1kDhc heading__base__2T28j '
               f'article-header__title__3Y2hh">{esc(a.title)}</h1>{byline}</div></div></header>')
     image = ""
-    if a.images:
+    if a.variant == "video":
+        image = (f'<div data-testid="VideoPlayer" class="article-body__primary-asset__2nVOM video-player__container__'
+                 f'3Ptvw"><video controls poster="{esc(image_url)}"></video><span data-testid="Label" class="video-'
+                 f'player__label__1b2Xc">Reuters TV</span><span class="video-player__duration__2vbHz">'
+                 f'{esc(a.video_duration)}</span></div>')
+    elif a.images:
         im = a.images[0]
+        caption = esc(im.caption)
+        if a.variant == "update":   # gallery counter and licensing link, as on live pages
+            caption = (f'<span class="primary-image__count__1Ss1N">[1/3]</span> {caption} <a data-testid="Link" '
+                       f'href="https://www.reutersagency.com/en/licensing/">Purchase Licensing Rights</a>')
         image = (f'<div data-testid="primary-image" class="article-body__primary-asset__2nVOM" role="figure">'
                  f'<figure class="primary-image__container__3_KhI"><div data-testid="Image" class="primary-image__image'
                  f'__1zwAE"><img src="{esc(im.url)}" alt="{esc(im.caption)}"></div><figcaption data-testid="Body" '
-                 f'class="text__text__1FZLe primary-image__caption__3Ayt0">{esc(im.caption)}</figcaption></figure></div>')
+                 f'class="text__text__1FZLe primary-image__caption__3Ayt0">{caption}</figcaption></figure></div>')
     more = dict(a.more_links)
     parts, n = [], 0
     for k, (kind, text) in enumerate(a.body):

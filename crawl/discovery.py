@@ -32,15 +32,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
+from urllib.parse import urlsplit
 
 from .config import SiteConfig
 from .feeds import parse_feed
 from .links import article_links, normalize_url
 from .sitemaps import DiscoveryError, SitemapEntry, parse_sitemap
+
+# A year and month in a sitemap URL: sitemap-2024-3.xml, /sitemap/2024-03/, 2024/03.
+_MONTH_IN_URL = re.compile(r"(?<!\d)((?:19|20)\d{2})[-/_](\d{1,2})(?!\d)")
 
 if TYPE_CHECKING:  # pragma: no cover
     from extractors.base import Extractor
@@ -192,6 +197,9 @@ class _Run:
                         if self.since is not None and ref.lastmod is not None and ref.lastmod < self.since:
                             self.counts["sitemaps_skipped"] += 1
                             continue
+                        if self._month_outside_window(ref.url):
+                            self.counts["sitemaps_skipped"] += 1
+                            continue
                         if not self.site.owns(ref.url):
                             self.counts["sitemaps_offsite"] += 1
                             continue
@@ -207,6 +215,19 @@ class _Run:
             children.sort(key=lambda c: (c[2] is not None, -(c[2].timestamp()) if c[2] else 0.0))
             frontier = [(u, d) for u, d, _ in children]
         return found, pages
+
+    def _month_outside_window(self, url: str) -> bool:
+        """Date-bucketed sitemaps (``sitemap-2024-3.xml``, ``/sitemap/2024-03/``): a month wholly
+        outside [since, until] is not fetched, which is what makes backfills of old ranges cheap."""
+        if self.since is None and self.until is None:
+            return False
+        m = _MONTH_IN_URL.search(urlsplit(url).path + "?" + urlsplit(url).query)
+        if not m or not 1 <= int(m.group(2)) <= 12:
+            return False
+        year, month = int(m.group(1)), int(m.group(2))
+        start = datetime(year, month, 1, tzinfo=timezone.utc)
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=timezone.utc)
+        return (self.since is not None and end <= self.since) or (self.until is not None and start > self.until)
 
     def _from_entries(self, entries: list[SitemapEntry]) -> list[DiscoveredUrl]:
         out = []

@@ -8,6 +8,7 @@ committed to the archive in one transaction: one DuckLake snapshot per run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -19,7 +20,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
 import extractors
-from crawl.config import Config, load_config
+from crawl.config import Config, ConfigError, load_config
 from crawl.fetch import Fetcher
 from crawl.health import check as check_health
 from crawl.health import markdown as health_markdown
@@ -30,6 +31,7 @@ from storage.lake import Archive
 from storage.staging import Staging
 from storage.state import load_state
 
+from .progress import report
 from .report import markdown_table, text_table
 
 VERSION = "0.1.0"
@@ -47,10 +49,18 @@ async def crawl_batch_task(run: SiteRun, urls: list[str], batch_no: int) -> dict
     return dict(await crawl_batch(run, urls, batch_no))
 
 
-async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int) -> Counter:
+async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int, skip_known: bool = False) -> Counter:
     urls = await discover_task(run, max_urls)
+    if skip_known:
+        # Backfill: URLs already archived (by any run, scheduled or backfill) are not refetched.
+        known = run.state.fetched_hashes.keys() | run.state.hashes.keys()
+        fresh = [u for u in urls if u not in known]
+        run.counters["skipped:known"] += len(urls) - len(fresh)
+        urls = fresh
+    report("discovered", site=run.site.name, urls=len(urls))
     for n, start in enumerate(range(0, len(urls), batch_size)):
-        await crawl_batch_task(run, urls[start:start + batch_size], n)
+        done = await crawl_batch_task(run, urls[start:start + batch_size], n)
+        report("batch", site=run.site.name, pages=len(urls[start:start + batch_size]), counters=done)
     run.counters["stored"] = run.counters["new"] + run.counters["changed"]
     run.counters.update(run.health.counters())
     return run.counters
@@ -78,14 +88,31 @@ async def scrape(
     delay_s: float | None = None,
     max_articles: int | None = None,
     batch_size: int = BATCH_SIZE,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    skip_known: bool = False,
+    sitemaps_only: bool = False,
+    flow_label: str = "scrape",
 ) -> dict[str, Any]:
-    """Crawl the given sites (default: all configured) once into the archive."""
+    """Crawl the given sites (default: all configured) once into the archive.
+
+    ``since``/``until`` restrict discovery to a publication window (backfill
+    chunks); ``skip_known`` skips URLs the archive already holds;
+    ``sitemaps_only`` ignores feeds and start pages (they list today's news,
+    not the window's).
+    """
     logger = get_run_logger()
     config = load_config(config_path)
     if delay_s is not None:
         config = config.with_politeness(delay_s=delay_s)
     names = sites or sorted(config.sites)
     selected = [config.site(n) for n in names]
+    if sitemaps_only:
+        for s in selected:
+            if not s.sitemaps:
+                raise ConfigError(f"{config.source}: [sites.{s.name}] has no sitemaps; a backfill discovers "
+                                  f"old articles through date-bucketed sitemaps: add the site's sitemap index")
+        selected = [dataclasses.replace(s, start_pages=(), feeds=()) for s in selected]
 
     arch = Archive(archive)
     arch.init()
@@ -102,7 +129,7 @@ async def scrape(
         con.close()
 
     staging = Staging(arch.staging_dir, run_id)
-    staging.write_meta({"run_id": run_id, "flow_run_id": None, "flow_name": "scrape",
+    staging.write_meta({"run_id": run_id, "flow_run_id": None, "flow_name": flow_label,
                         "sites": names, "started_at": started, "newsarchive_version": VERSION})
     warc = WarcWriter(arch.warc_dir, prefix=f"newsarchive-{run_id}")
     try:
@@ -111,9 +138,10 @@ async def scrape(
             runs = [SiteRun(site=s, run_id=run_id, fetcher=fetcher,
                             extractor=extractors.registry.get(s.extractor),
                             staging=staging, state=state, health_settings=config.health,
-                            since=started - timedelta(days=s.lookback_days) if s.lookback_days else None)
+                            since=since or (started - timedelta(days=s.lookback_days) if s.lookback_days else None),
+                            until=until)
                     for s in selected]
-            results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size) for r in runs))
+            results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size, skip_known) for r in runs))
     finally:
         warc.close()
 
@@ -122,7 +150,7 @@ async def scrape(
     alarms = [a for a in (check_health(r.health, config.health) for r in runs) if a]
     from prefect.runtime import flow_run
     run_row = {"run_id": run_id, "flow_run_id": str(flow_run.id) if flow_run.id else None,
-               "flow_name": "scrape", "sites": names, "started_at": started,
+               "flow_name": flow_label, "sites": names, "started_at": started,
                "finished_at": datetime.now(timezone.utc),
                "status": "drift" if alarms else "completed_with_errors" if errors else "completed",
                "newsarchive_version": VERSION}

@@ -576,3 +576,20 @@ async def test_discover_with_real_fetcher(server, request_log):
     assert [r.url for r in result.pages] == [
         f"{BASE}/sitemaps/all.xml", f"{BASE}/sitemaps/all/sitemap-2026-2.xml.gz", f"{BASE}/rss", f"{BASE}/"]
     assert b"BREAKING" in result.pages[-1].content
+
+
+def test_date_bucketed_sitemaps_outside_the_window_are_not_read():
+    from crawl.discovery import _Run, _MONTH_IN_URL
+
+    class _S:
+        name = "x"
+    since = datetime(2022, 3, 1, tzinfo=timezone.utc)
+    until = datetime(2022, 4, 15, tzinfo=timezone.utc)
+    run = _Run(_S(), None, None, since, until, 3, 10)
+    outside = ["https://a/sitemaps/all/sitemap-2022-2.xml", "https://a/sitemaps/all/sitemap-2022-5.xml",
+               "https://w/arc/outboundfeeds/sitemap/2021-12/?outputType=xml"]
+    inside = ["https://a/sitemaps/all/sitemap-2022-3.xml", "https://w/arc/outboundfeeds/sitemap/2022-04/?outputType=xml",
+              "https://a/sitemap.xml", "https://a/sitemap-2022-13.xml"]
+    assert all(run._month_outside_window(u) for u in outside)
+    assert not any(run._month_outside_window(u) for u in inside)
+    assert _MONTH_IN_URL.search("/x/12022-3") is None

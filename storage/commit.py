@@ -13,7 +13,11 @@ from typing import Any
 import duckdb
 
 from .lake import LAKE, Archive
-from .schema import ARTICLE_COLUMNS, FETCH_COLUMNS, RUN_COLUMNS, RUN_STAT_COLUMNS
+from .schema import (ARTICLE_COLUMNS, BREAKING_SIGHTING_COLUMNS, FETCH_COLUMNS, RUN_COLUMNS,
+                     RUN_STAT_COLUMNS)
+
+# Fields compared with the previous version to say what a revision changed.
+TRACKED_CHANGES = ("title", "summary", "authors", "published_at", "modified_at", "tags", "body")
 from .staging import Staging, pending_runs
 
 
@@ -34,20 +38,45 @@ def commit_staging(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[s
         article_files = staging.files("article_versions")
         if article_files:
             cols = ", ".join(ARTICLE_COLUMNS)
-            # Last fetch of a URL within the run wins; a new version only when the content changed.
+            prev = ", ".join(f"{c} AS prev_{c}" for c in TRACKED_CHANGES)
+            changed = ", ".join(f"CASE WHEN s.{c} IS DISTINCT FROM l.prev_{c} THEN '{c}' END" for c in TRACKED_CHANGES)
+            # Last fetch of a URL within the run wins; a new version only when the content
+            # changed, numbered after the latest one, saying which fields changed, and keeping
+            # the duplicate/story links the first version got.
             con.execute(f"""
                 INSERT INTO article_versions ({cols})
                 WITH staged AS (
                     SELECT * FROM {_reader(article_files, ARTICLE_COLUMNS)}
                     QUALIFY row_number() OVER (PARTITION BY url ORDER BY seen_at DESC) = 1
                 ), latest AS (
-                    SELECT url, max(version) AS v, arg_max(content_hash, version) AS h
-                    FROM article_versions GROUP BY url
+                    SELECT url, version AS v, content_hash AS h, duplicate_of AS prev_dup,
+                           story_id AS prev_story, {prev}
+                    FROM article_versions
+                    QUALIFY row_number() OVER (PARTITION BY url ORDER BY version DESC) = 1
                 )
-                SELECT staged.* REPLACE (coalesce(latest.v, 0) + 1 AS version)
-                FROM staged LEFT JOIN latest USING (url)
-                WHERE latest.h IS DISTINCT FROM staged.content_hash
+                SELECT s.* REPLACE (
+                    coalesce(l.v, 0) + 1 AS version,
+                    CASE WHEN l.v IS NULL THEN []::VARCHAR[]
+                         ELSE list_filter([{changed}], x -> x IS NOT NULL) END AS changed,
+                    coalesce(l.prev_dup, s.duplicate_of) AS duplicate_of,
+                    coalesce(l.prev_story, s.story_id) AS story_id)
+                FROM staged s LEFT JOIN latest l USING (url)
+                WHERE l.h IS DISTINCT FROM s.content_hash
             """)
+        ticker_files = staging.files("breaking_sightings")
+        if ticker_files:
+            sightings = _reader(ticker_files, BREAKING_SIGHTING_COLUMNS)
+            # A distinct item (site + normalised text) is stored once, with the page it was
+            # first seen on; every run adds its sightings (first/last seen, times seen).
+            con.execute(f"""
+                INSERT INTO breaking_items (site, key, text, first_seen, first_url, first_run_id)
+                SELECT site, key, arg_min(text, first_seen), min(first_seen), arg_min(first_url, first_seen),
+                       any_value(run_id)
+                FROM {sightings} s
+                WHERE NOT EXISTS (SELECT 1 FROM breaking_items i WHERE i.site = s.site AND i.key = s.key)
+                GROUP BY site, key
+            """)
+            con.execute(f"INSERT INTO breaking_sightings SELECT * FROM {sightings}")
         con.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})",
                     [run.get(c) for c in RUN_COLUMNS])
         stat_rows = [(run["run_id"], site, counter, int(value))

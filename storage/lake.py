@@ -76,7 +76,10 @@ class Archive:
         for ext in ("sqlite_scanner", "ducklake", "fts"):
             con.execute(f"LOAD '{extension_path(ext)}'")
         con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ shown in UTC whatever the host's zone
-        opts = [f"DATA_PATH '{self.data_dir}/'"]
+        # The catalog records the data path it was created with; data files are stored
+        # relative to it. Overriding keeps an archive directory relocatable (copied,
+        # moved, mounted elsewhere, or a test fixture).
+        opts = [f"DATA_PATH '{self.data_dir}/'", "OVERRIDE_DATA_PATH TRUE"]
         if read_only:
             opts.append("READ_ONLY")
         else:

@@ -6,7 +6,7 @@ version is kept in ``schema_info`` so an older archive opens and is upgraded.
 """
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ARTICLE_COLUMNS: dict[str, str] = {
     "url": "VARCHAR",                 # canonical URL
@@ -79,26 +79,91 @@ RUN_STAT_COLUMNS: dict[str, str] = {
     "value": "BIGINT",
 }
 
+# Schema 1 as released: frozen, because migration 1 must create exactly this.
+V1_TABLES: dict[str, dict[str, str]] = {
+    "article_versions": dict(ARTICLE_COLUMNS),
+    "fetch_log": dict(FETCH_COLUMNS),
+    "runs": dict(RUN_COLUMNS),
+    "run_stats": dict(RUN_STAT_COLUMNS),
+}
+
+# Schema 2 (dedup): article history and duplicates, the BREAKING ticker, stories.
+V2_ARTICLE_COLUMNS: dict[str, str] = {
+    "changed": "VARCHAR[]",           # fields that differ from the previous version (title, body, ...)
+    "duplicate_of": "VARCHAR",        # url of the first-seen copy this near-duplicates, else NULL
+    "story_id": "VARCHAR",            # cross-source story (dedup.stories)
+}
+ARTICLE_COLUMNS.update(V2_ARTICLE_COLUMNS)
+
+BREAKING_ITEM_COLUMNS: dict[str, str] = {
+    "site": "VARCHAR",
+    "key": "VARCHAR",                 # dedup.ticker.normalize_ticker(text): the item's identity
+    "text": "VARCHAR",                # as first seen
+    "first_seen": "TIMESTAMPTZ",
+    "first_url": "VARCHAR",           # the page it was first seen on
+    "first_run_id": "VARCHAR",
+}
+BREAKING_SIGHTING_COLUMNS: dict[str, str] = {
+    "run_id": "VARCHAR",
+    "site": "VARCHAR",
+    "key": "VARCHAR",
+    "text": "VARCHAR",
+    "first_seen": "TIMESTAMPTZ",      # within this run
+    "last_seen": "TIMESTAMPTZ",
+    "times_seen": "BIGINT",
+    "first_url": "VARCHAR",
+}
+
 TABLES: dict[str, dict[str, str]] = {
     "article_versions": ARTICLE_COLUMNS,
     "fetch_log": FETCH_COLUMNS,
     "runs": RUN_COLUMNS,
     "run_stats": RUN_STAT_COLUMNS,
+    "breaking_items": BREAKING_ITEM_COLUMNS,
+    "breaking_sightings": BREAKING_SIGHTING_COLUMNS,
 }
 
 
-def _create(table: str) -> str:
-    cols = ", ".join(f"{name} {typ}" for name, typ in TABLES[table].items())
+def _create(table: str, columns: dict[str, str]) -> str:
+    cols = ", ".join(f"{name} {typ}" for name, typ in columns.items())
     return f"CREATE TABLE IF NOT EXISTS {table} ({cols})"
 
 
 # Each entry: (version, statements). Never edit a released migration: append one.
 MIGRATIONS: list[tuple[int, list[str]]] = [
     (1, [
-        *(_create(t) for t in TABLES),
+        *(_create(t, cols) for t, cols in V1_TABLES.items()),
         # The latest version of each canonical article.
         """CREATE OR REPLACE VIEW articles AS
            SELECT * FROM article_versions
            QUALIFY row_number() OVER (PARTITION BY url ORDER BY version DESC) = 1""",
+    ]),
+    (2, [
+        *(f"ALTER TABLE article_versions ADD COLUMN {c} {t}" for c, t in V2_ARTICLE_COLUMNS.items()),
+        _create("breaking_items", BREAKING_ITEM_COLUMNS),
+        _create("breaking_sightings", BREAKING_SIGHTING_COLUMNS),
+        # Latest version of each canonical article; near-duplicate copies are kept but not shown.
+        """CREATE OR REPLACE VIEW articles AS
+           SELECT * FROM (
+               SELECT * FROM article_versions
+               QUALIFY row_number() OVER (PARTITION BY url ORDER BY version DESC) = 1)
+           WHERE duplicate_of IS NULL""",
+        """CREATE OR REPLACE VIEW duplicates AS
+           SELECT * FROM (
+               SELECT * FROM article_versions
+               QUALIFY row_number() OVER (PARTITION BY url ORDER BY version DESC) = 1)
+           WHERE duplicate_of IS NOT NULL""",
+        """CREATE OR REPLACE VIEW breaking AS
+           SELECT i.site, i.text, s.first_seen, s.last_seen, s.times_seen, i.first_url, i.key
+           FROM breaking_items i JOIN (
+               SELECT site, key, min(first_seen) AS first_seen, max(last_seen) AS last_seen,
+                      sum(times_seen) AS times_seen
+               FROM breaking_sightings GROUP BY site, key) s USING (site, key)""",
+        """CREATE OR REPLACE VIEW stories AS
+           SELECT story_id, count(*) AS articles, count(DISTINCT site) AS sites,
+                  list(DISTINCT site ORDER BY site) AS site_list,
+                  min(published_at) AS first_published, max(published_at) AS last_published,
+                  list(title ORDER BY published_at) AS titles, list(url ORDER BY published_at) AS urls
+           FROM articles WHERE story_id IS NOT NULL GROUP BY story_id""",
     ]),
 ]

@@ -58,8 +58,8 @@ def arch(tmp_path):
 
 def test_init_is_idempotent_and_extensions_stay_in_archive(arch, tmp_path):
     assert arch.init() == SCHEMA_VERSION
-    cols, rows = query(arch, "SELECT version FROM schema_info")
-    assert rows == [(SCHEMA_VERSION,)]
+    cols, rows = query(arch, "SELECT version FROM schema_info ORDER BY version")
+    assert rows == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
     cols, rows = query(arch, "SELECT current_setting('extension_directory')")
     assert rows[0][0].startswith(str(arch.root))
 
@@ -98,8 +98,8 @@ def test_changed_content_is_a_new_version_and_articles_shows_latest(arch):
     assert (version, body) == (2, "new body")
     assert authors == ["A. Writer", "Recep Tayyip Erdoğan"]
     assert published == datetime(2022, 3, 10, 6, 33, tzinfo=timezone.utc)
-    _, rows = query(arch, "SELECT version FROM article_versions ORDER BY version")
-    assert rows == [(1,), (2,)]
+    _, rows = query(arch, "SELECT version, changed FROM article_versions ORDER BY version")
+    assert rows == [(1, []), (2, ["body"])]
     _, rows = query(arch, "SELECT typeof(published_at), typeof(authors), typeof(body) FROM articles")
     assert rows == [("TIMESTAMP WITH TIME ZONE", "VARCHAR[]", "VARCHAR")]
 
@@ -142,3 +142,39 @@ def test_newer_schema_is_refused(arch):
     query(arch, "INSERT INTO schema_info VALUES (99, now())", write=True)
     with pytest.raises(ArchiveError, match="schema version 99, newer than this newsarchive"):
         arch.init()
+
+
+def sighting(run_id, key, text, url, n=1, at=T0):
+    return {"run_id": run_id, "site": "ex", "key": key, "text": text, "first_seen": at,
+            "last_seen": at, "times_seen": n, "first_url": url}
+
+
+def test_breaking_items_are_stored_once_with_first_and_last_seen(arch):
+    later = T0 + timedelta(hours=2)
+    for run_id, rows in (("r1", [sighting("r1", "k1", "Item one", "https://e/1", 3),
+                                 sighting("r1", "k2", "Item two", "https://e/1")]),
+                         ("r2", [sighting("r2", "k1", "ITEM ONE", "https://e/9", 2, later)])):
+        st = Staging(arch.staging_dir, run_id)
+        st.append("breaking_sightings", "ex", rows)
+        con = arch.connect()
+        commit_staging(con, st, run_row(run_id), {})
+        con.close()
+    _, rows = query(arch, "SELECT text, first_seen, last_seen, times_seen, first_url FROM breaking ORDER BY text")
+    assert rows == [("Item one", T0, later, 5, "https://e/1"), ("Item two", T0, T0, 1, "https://e/1")]
+    _, rows = query(arch, "SELECT count(*) FROM breaking_items")
+    assert rows == [(2,)]
+
+
+def test_near_duplicates_are_kept_but_not_in_articles(arch):
+    dup = article("https://e/copy", "one", "hc")
+    dup["duplicate_of"] = "https://e/1"
+    commit(arch, "r1", [article("https://e/1", "one", "h1"), dup], [fetch("https://e/1", "r1")])
+    _, rows = query(arch, "SELECT url FROM articles")
+    assert rows == [("https://e/1",)]
+    _, rows = query(arch, "SELECT url, duplicate_of FROM duplicates")
+    assert rows == [("https://e/copy", "https://e/1")]
+    # A revision of the copy stays a duplicate.
+    dup2 = article("https://e/copy", "one, edited", "hc2", seen=T0 + timedelta(days=1))
+    commit(arch, "r2", [dup2], [fetch("https://e/copy", "r2")])
+    _, rows = query(arch, "SELECT version, duplicate_of FROM duplicates")
+    assert rows == [(2, "https://e/1")]

@@ -1,0 +1,120 @@
+"""Compaction: merge small files, expire old snapshots, delete files nothing refers to.
+
+Every run writes a few small parquet files per table; over months that is many
+thousands of files and slow scans. Compaction never changes what the latest
+snapshot contains:
+
+- ``ducklake_merge_adjacent_files`` rewrites small files into larger ones and
+  keeps each row's snapshot id inside the merged file, so time travel to
+  snapshots that are kept still works;
+- ``ducklake_expire_snapshots`` only forgets old snapshots (time travel to them);
+  rows visible in the latest snapshot stay, since that snapshot is never expired;
+- ``ducklake_cleanup_old_files`` deletes files replaced by the merge, but only
+  those scheduled more than ``grace`` ago, so a reader that started a scan
+  before the compaction does not find its files gone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import duckdb
+
+from .lake import LAKE, Archive, ArchiveError
+from .snapshots import META
+
+DEFAULT_KEEP_DAYS = 90
+DEFAULT_KEEP_LAST = 10
+DEFAULT_GRACE = timedelta(minutes=10)
+
+
+class CompactError(ArchiveError):
+    pass
+
+
+@dataclass
+class CompactReport:
+    snapshot_id: int                      # the archive's latest snapshot after compaction
+    expired: list[int] = field(default_factory=list)
+    snapshots_kept: int = 0
+    files_before: int = 0
+    files_after: int = 0
+    files_merged: int = 0
+    files_created: int = 0
+    files_deleted: int = 0
+    rows: dict[str, int] = field(default_factory=dict)   # per table, identical before and after
+
+
+def _live_files(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute(f"SELECT count(*) FROM {META}.ducklake_data_file WHERE end_snapshot IS NULL").fetchone()[0]
+
+
+def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    tables = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' ORDER BY 1",
+        [LAKE]).fetchall()]
+    return {t: con.execute(f"SELECT count(*) FROM {LAKE}.main.{t}").fetchone()[0] for t in tables}
+
+
+def snapshots_to_expire(snapshots: list[tuple[int, datetime]], *, keep_days: int | None,
+                        keep_last: int | None, now: datetime | None = None) -> list[int]:
+    """Ids outside the retention: older than ``keep_days`` and not among the last ``keep_last``.
+
+    A snapshot is kept if either rule keeps it; with neither rule, nothing expires.
+    The latest snapshot is always kept.
+    """
+    if keep_days is None and keep_last is None:
+        return []
+    if (keep_days is not None and keep_days < 0) or (keep_last is not None and keep_last < 1):
+        raise CompactError("retention: keep_days must be >= 0 and keep_last >= 1")
+    ordered = sorted(snapshots)
+    keep = {ordered[-1][0]} if ordered else set()
+    if keep_last is not None:
+        keep |= {sid for sid, _ in ordered[-keep_last:]}
+    if keep_days is not None:
+        cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=keep_days)
+        keep |= {sid for sid, t in ordered if t >= cutoff}
+    elif keep_last is None:
+        keep |= {sid for sid, _ in ordered}
+    return [sid for sid, _ in ordered if sid not in keep]
+
+
+def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
+            keep_last: int | None = DEFAULT_KEEP_LAST, grace: timedelta = DEFAULT_GRACE) -> CompactReport:
+    con = archive.connect()
+    try:
+        before = _row_counts(con)
+        files_before = _live_files(con)
+        # One snapshot for the merge, labelled so `newsarchive snapshots` shows what it was.
+        con.execute("BEGIN")
+        try:
+            con.execute(f"CALL {LAKE}.set_commit_message('newsarchive', 'compact: merge adjacent files')")
+            merged = con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')").fetchall()
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        snaps = con.execute(f"SELECT snapshot_id, snapshot_time FROM {LAKE}.snapshots()").fetchall()
+        expire = snapshots_to_expire(snaps, keep_days=keep_days, keep_last=keep_last)
+        if expire:
+            con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', versions => ?)", [expire])
+        seconds = max(0, int(grace.total_seconds()))
+        if seconds:
+            deleted = con.execute(
+                f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => now() - to_seconds(?))",
+                [seconds]).fetchall()
+        else:
+            deleted = con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchall()
+        after = _row_counts(con)
+        if after != before:  # cannot happen with the calls above; refuse to report success if it did
+            raise CompactError(f"row counts changed during compaction: before {before}, after {after}")
+        return CompactReport(
+            snapshot_id=con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()[0],
+            expired=expire, snapshots_kept=len(snaps) - len(expire),
+            files_before=files_before, files_after=_live_files(con),
+            files_merged=sum(r[2] for r in merged), files_created=sum(r[3] for r in merged),
+            files_deleted=len(deleted), rows=after)
+    except duckdb.Error as e:
+        raise CompactError(f"compaction of {archive.root} failed: {e}") from None
+    finally:
+        con.close()

@@ -1,0 +1,323 @@
+"""Full-text search (BM25 over title and body) with DuckDB's fts extension.
+
+The fts extension indexes native DuckDB tables only, not DuckLake ones, so the
+index is a derived DuckDB file, ``<archive>/search.duckdb``, rebuilt from the
+lake's ``articles`` view and safe to delete (the next refresh rebuilds it).
+
+An fts index cannot be updated in place, and rebuilding it over a large archive
+takes minutes, so the file holds *segments* (as Lucene does): each refresh puts
+the articles changed since the indexed snapshot into a new small segment table
+with its own fts index and deletes their old rows from older segments (a
+deleted row no longer joins, so it drops out of results). When there are too
+many segments they are merged into one. BM25 statistics are per segment, which
+ranks a little differently from one big index; merging restores them.
+
+``index_info`` records the lake snapshot the index reflects.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from .lake import LAKE, Archive, ArchiveError, extension_path
+
+INDEX_FILE = "search.duckdb"
+SOURCE_VIEW = "articles"            # what is searchable: the latest version of each article
+CHANGE_TABLE = "article_versions"   # where article changes are committed (its DuckLake change feed)
+COLUMNS = ("url", "site", "published_at", "title", "body")
+MAX_SEGMENTS = 8
+# Bump when the tokenizer, stemmer or segment layout changes: older files are rebuilt.
+INDEX_FORMAT = "1"
+FTS_OPTIONS = "stemmer = 'english', stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1"
+LOCK_WAIT_S = 10.0
+
+
+class SearchError(ArchiveError):
+    pass
+
+
+@dataclass
+class Hit:
+    site: str
+    published_at: datetime | None
+    title: str | None
+    url: str
+    snippet: str
+    score: float
+
+
+@dataclass
+class RefreshReport:
+    snapshot_id: int
+    previous_snapshot: int | None
+    mode: str                 # full | incremental | up-to-date
+    indexed: int              # articles (re)indexed by this refresh
+    segments: int
+    seconds: float
+
+
+def index_path(archive: Archive) -> Path:
+    return archive.root / INDEX_FILE
+
+
+def _load_fts(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"LOAD '{extension_path('fts')}'")
+
+
+def _segments(con: duckdb.DuckDBPyConnection, db: str = "search") -> list[str]:
+    return [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' "
+        "AND table_name LIKE 'seg\\_%' ESCAPE '\\' ORDER BY table_name", [db]).fetchall()]
+
+
+def _info(con: duckdb.DuckDBPyConnection, db: str = "search") -> dict[str, str]:
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND table_name = 'index_info'",
+                         [db]).fetchone()[0]
+    return dict(con.execute(f"SELECT key, value FROM {db}.index_info").fetchall()) if exists else {}
+
+
+def _new_segment(con: duckdb.DuckDBPyConnection, source_sql: str, params: list | None = None) -> tuple[str, int]:
+    """Create the next segment table in the current database (``search``) from ``source_sql`` and index it."""
+    existing = _segments(con)
+    n = max((int(s.split("_")[1]) for s in existing), default=0) + 1
+    name = f"seg_{n:06d}"
+    con.execute(f"CREATE TABLE {name} AS {source_sql}", params or [])
+    rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+    if rows == 0:
+        con.execute(f"DROP TABLE {name}")
+        return "", 0
+    con.execute(f"PRAGMA create_fts_index('{name}', 'url', 'title', 'body', {FTS_OPTIONS})")
+    return name, rows
+
+
+def _drop_segment(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f"PRAGMA drop_fts_index('{name}')")
+    con.execute(f"DROP TABLE {name}")
+
+
+def _write_info(con: duckdb.DuckDBPyConnection, snapshot_id: int) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS index_info (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    for key, value in {"snapshot_id": str(snapshot_id), "format": INDEX_FORMAT,
+                       "refreshed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}.items():
+        con.execute("INSERT OR REPLACE INTO index_info VALUES (?, ?)", [key, value])
+
+
+def _source(where: str = "") -> str:
+    return f"SELECT {', '.join(COLUMNS)} FROM {LAKE}.main.{SOURCE_VIEW} {where}"
+
+
+def _full_build(archive: Archive, lake: duckdb.DuckDBPyConnection, snapshot_id: int) -> tuple[int, int]:
+    """Build a fresh index file beside the old one and swap it in (searches never see a half index)."""
+    target = index_path(archive)
+    tmp = target.with_name(target.name + ".building")
+    tmp.unlink(missing_ok=True)
+    lake.execute(f"ATTACH '{tmp}' AS search")
+    try:
+        lake.execute("USE search")
+        _, rows = _new_segment(lake, _source())
+        _write_info(lake, snapshot_id)
+        segments = len(_segments(lake))
+        lake.execute(f"USE {LAKE}")
+        lake.execute("DETACH search")
+    except BaseException:
+        lake.execute(f"USE {LAKE}")
+        lake.execute("DETACH DATABASE IF EXISTS search")
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(target)
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    return rows, segments
+
+
+def _attach_index(lake: duckdb.DuckDBPyConnection, path: Path) -> None:
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            lake.execute(f"ATTACH '{path}' AS search")
+            return
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                raise SearchError(f"cannot open the search index {path}: {e}") from None
+            time.sleep(0.2)
+
+
+def refresh_index(archive: Archive, *, full: bool = False) -> RefreshReport:
+    """Bring ``<archive>/search.duckdb`` up to the lake's latest snapshot (incrementally when possible)."""
+    started = time.monotonic()
+    lake = archive.connect(read_only=True)
+    try:
+        _load_fts(lake)
+        current = lake.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()[0]
+        ids = {r[0] for r in lake.execute(f"SELECT snapshot_id FROM {LAKE}.snapshots()").fetchall()}
+        path = index_path(archive)
+        previous = None
+        if path.exists() and not full:
+            _attach_index(lake, path)
+            info = _info(lake)
+            previous = int(info["snapshot_id"]) if "snapshot_id" in info else None
+            # Incremental only from a readable change feed: the snapshot after the
+            # indexed one must still exist (compaction may have expired it).
+            if info.get("format") == INDEX_FORMAT and previous is not None and (
+                    previous == current or previous + 1 in ids):
+                try:
+                    return _incremental(lake, previous, current, started)
+                finally:
+                    lake.execute(f"USE {LAKE}")
+                    lake.execute("DETACH DATABASE IF EXISTS search")
+            lake.execute("DETACH search")
+        rows, segments = _full_build(archive, lake, current)
+        return RefreshReport(current, previous, "full", rows, segments, time.monotonic() - started)
+    except duckdb.Error as e:
+        raise SearchError(f"refreshing the search index of {archive.root} failed: {e}") from None
+    finally:
+        lake.close()
+
+
+def _incremental(lake: duckdb.DuckDBPyConnection, previous: int, current: int, started: float) -> RefreshReport:
+    lake.execute("USE search")
+    if previous == current:
+        return RefreshReport(current, previous, "up-to-date", 0, len(_segments(lake)), time.monotonic() - started)
+    lake.execute("BEGIN")
+    try:
+        lake.execute(f"""CREATE OR REPLACE TEMP TABLE changed AS SELECT DISTINCT url FROM
+            ducklake_table_changes('{LAKE}', 'main', '{CHANGE_TABLE}', {previous + 1}, {current})""")
+        for seg in _segments(lake):
+            lake.execute(f"DELETE FROM {seg} WHERE url IN (SELECT url FROM temp.changed)")
+        _, rows = _new_segment(lake, _source("WHERE url IN (SELECT url FROM temp.changed)"))
+        segments = _segments(lake)
+        if len(segments) > MAX_SEGMENTS:
+            # Merge: one segment from the rows of all; their BM25 statistics become global again.
+            union = " UNION ALL ".join(f"SELECT {', '.join(COLUMNS)} FROM {s}" for s in segments)
+            lake.execute(f"CREATE TEMP TABLE merged AS {union}")
+            for s in segments:
+                _drop_segment(lake, s)
+            _new_segment(lake, f"SELECT * FROM temp.merged")
+            lake.execute("DROP TABLE temp.merged")
+        _write_info(lake, current)
+        lake.execute("COMMIT")
+    except BaseException:
+        lake.execute("ROLLBACK")
+        raise
+    return RefreshReport(current, previous, "incremental", rows, len(_segments(lake)), time.monotonic() - started)
+
+
+# --- searching ---------------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _open_index(archive: Archive) -> duckdb.DuckDBPyConnection:
+    path = index_path(archive)
+    if not path.exists():
+        raise SearchError(f"no search index at {path}; run `newsarchive search --refresh` "
+                          f"(or a scrape run, which refreshes it)")
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=True)
+            break
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                raise SearchError(f"cannot open the search index {path}: {e}; it is probably being "
+                                  f"refreshed, try again in a moment") from None
+            time.sleep(0.2)
+    _load_fts(con)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def snippet(body: str | None, terms: list[str], width: int = 160) -> str:
+    """A window of ``body`` around the first occurrence of a query term (or its stem as a prefix)."""
+    text = re.sub(r"\s+", " ", body or "").strip()
+    if not text:
+        return ""
+    stems = [t for t in terms if t]
+    match = None
+    if stems:
+        match = re.search(r"\b(" + "|".join(re.escape(s) for s in stems) + r")\w*", text, re.IGNORECASE)
+    if match is None:
+        return text[:width] + ("…" if len(text) > width else "")
+    start = max(0, match.start() - width // 3)
+    if start:  # start on a word boundary
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < match.start() else start
+    end = min(len(text), start + width)
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+
+
+def _bounds(date_from, date_to) -> tuple[datetime | None, datetime | None]:
+    """UTC [start, end) for --from/--to; a bare date as --to includes that whole day."""
+    def parse(d):
+        if isinstance(d, str):
+            return datetime.fromisoformat(d) if ("T" in d or " " in d) else date.fromisoformat(d)
+        return d
+
+    def as_dt(d: date | datetime) -> datetime:
+        if isinstance(d, datetime):
+            return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+
+    start = as_dt(parse(date_from)) if date_from is not None else None
+    end = None
+    if date_to is not None:
+        d = parse(date_to)
+        end = as_dt(d) + (timedelta(microseconds=1) if isinstance(d, datetime) else timedelta(days=1))
+    return start, end
+
+
+def search(archive: Archive, query: str, *, site: str | None = None, date_from=None, date_to=None,
+           limit: int = 20) -> list[Hit]:
+    """BM25-ranked articles matching any word of ``query`` (more matching words rank higher)."""
+    if not _WORD.search(query or ""):
+        raise SearchError("empty search query; give one or more words, e.g. \"lavrov kuleba\"")
+    if limit < 1:
+        raise SearchError(f"--limit {limit}: must be at least 1")
+    try:
+        start, end = _bounds(date_from, date_to)
+    except ValueError as e:
+        raise SearchError(f"--from/--to: {e}; use YYYY-MM-DD or an ISO timestamp") from None
+    con = _open_index(archive)
+    try:
+        segments = _segments(con, db=con.execute("SELECT current_database()").fetchone()[0])
+        if not segments:
+            return []
+        filters, params = [], []
+        if site:
+            filters.append("site = ?")
+            params.append(site)
+        if start:
+            filters.append("published_at >= ?")
+            params.append(start)
+        if end:
+            filters.append("published_at < ?")
+            params.append(end)
+        where = " AND ".join(filters) or "true"
+        parts, all_params = [], []
+        for seg in segments:
+            parts.append(f"""SELECT site, published_at, title, url, body, score FROM (
+                SELECT *, fts_main_{seg}.match_bm25(url, ?, fields := 'title,body') AS score
+                FROM {seg} WHERE {where}) WHERE score IS NOT NULL""")
+            all_params += [query, *params]
+        sql = " UNION ALL ".join(parts) + " ORDER BY score DESC, published_at DESC NULLS LAST, url LIMIT ?"
+        rows = con.execute(sql, [*all_params, limit]).fetchall()
+        words = [w.lower() for w in _WORD.findall(query)]
+        stems = [r[0] for r in con.execute(
+            "SELECT DISTINCT stem(w, 'english') FROM unnest(?::VARCHAR[]) t(w)", [words]).fetchall()]
+        terms = sorted(set(words) | set(stems), key=len)
+        return [Hit(site=s, published_at=p, title=t, url=u, snippet=snippet(b, terms), score=float(sc))
+                for s, p, t, u, b, sc in rows]
+    except duckdb.Error as e:
+        raise SearchError(f"search failed: {e}") from None
+    finally:
+        con.close()
+
+
+def drop_index(archive: Archive) -> None:
+    """Delete the derived index (the next refresh rebuilds it)."""
+    for name in (INDEX_FILE, INDEX_FILE + ".wal", INDEX_FILE + ".building", INDEX_FILE + ".building.wal"):
+        (archive.root / name).unlink(missing_ok=True)

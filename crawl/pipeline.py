@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from dedup import content_hash
+from dedup.ticker import normalize_ticker
 from extractors import GENERIC, Article, Extractor
 from storage.staging import Staging
 from storage.state import CrawlState
@@ -42,6 +43,8 @@ class SiteRun:
     health: SiteHealth | None = None
     since: object = None          # datetime | None: discovery window (lookback / backfill)
     until: object = None
+    # BREAKING items seen this run: key -> [text, first_seen, last_seen, times_seen, first_url]
+    ticker: dict[str, list] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.health is None:
@@ -85,8 +88,15 @@ async def discover_urls(run: SiteRun, *, max_urls: int | None = None) -> list[Di
                             max_urls=max_urls or run.site.max_articles)
     rows = []
     for page in result.pages:
-        rows.append(fetch_row(run, _discovery_kind(run.site, page.url), page))
+        kind = _discovery_kind(run.site, page.url)
+        rows.append(fetch_row(run, kind, page))
         run.counters[f"discovery_{page.outcome}"] += 1
+        if kind == "page" and page.outcome == "fetched" and page.text:
+            # Home and section pages carry the BREAKING ticker too, fetched fresh every run.
+            try:
+                record_ticker(run, run.extractor.parse(page.text, page.final_url), page)
+            except Exception:  # a listing page the extractor cannot read costs only its ticker
+                run.counters["ticker_page_unreadable"] += 1
     run.staging.append("fetch_log", f"{run.site.name}-discovery", rows)
     for message in result.errors:
         run.note_error("discovery", message)
@@ -127,6 +137,40 @@ def extract_page(run: SiteRun, r: FetchResult) -> Article | None:
     return art
 
 
+def record_ticker(run: SiteRun, art: Article, r: FetchResult) -> None:
+    """Keep the page's BREAKING items apart, and make sure none of them is in the body."""
+    for text in art.ticker:
+        key = normalize_ticker(text)
+        if not key:
+            continue
+        seen = run.ticker.get(key)
+        if seen is None:
+            run.ticker[key] = [text, r.fetched_at, r.fetched_at, 1, r.final_url]
+        else:
+            seen[1] = min(seen[1], r.fetched_at)
+            seen[2] = max(seen[2], r.fetched_at)
+            seen[3] += 1
+    if run.ticker and art.body:
+        paragraphs = art.body.split("\n\n")
+        kept = [p for p in paragraphs if normalize_ticker(p) not in run.ticker]
+        if len(kept) != len(paragraphs):
+            run.counters["ticker_lines_removed"] += len(paragraphs) - len(kept)
+            art.body = "\n\n".join(kept)
+            art.quality.append("ticker_lines_removed")
+
+
+def finish_site(run: SiteRun) -> Counter:
+    """Stage what is per run rather than per batch (ticker sightings) and the final counters."""
+    rows = [{"run_id": run.run_id, "site": run.site.name, "key": key, "text": text, "first_seen": first,
+             "last_seen": last, "times_seen": n, "first_url": url}
+            for key, (text, first, last, n, url) in run.ticker.items()]
+    run.staging.append("breaking_sightings", run.site.name, rows)
+    run.counters["ticker_items"] = len(rows)
+    run.counters["stored"] = run.counters["new"] + run.counters["changed"]
+    run.counters.update(run.health.counters())
+    return run.counters
+
+
 async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Counter:
     """Fetch, extract and stage one batch of article URLs. Returns this batch's counters."""
     before = run.counters.copy()
@@ -147,6 +191,7 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
                 art = extract_page(run, r)
                 if art is not None:
                     art.site = run.site.name
+                    record_ticker(run, art, r)
                     run.counters["extracted"] += 1
                     chash = content_hash(art)
                     known = run.state.hashes.get(art.url)

@@ -24,7 +24,7 @@ from crawl.config import Config, ConfigError, load_config
 from crawl.fetch import Fetcher
 from crawl.health import check as check_health
 from crawl.health import markdown as health_markdown
-from crawl.pipeline import SiteRun, crawl_batch, discover_urls
+from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site
 from crawl.warc import WarcWriter
 from storage.commit import commit_staging, recover
 from storage.lake import Archive
@@ -61,9 +61,7 @@ async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int, skip_k
     for n, start in enumerate(range(0, len(urls), batch_size)):
         done = await crawl_batch_task(run, urls[start:start + batch_size], n)
         report("batch", site=run.site.name, pages=len(urls[start:start + batch_size]), counters=done)
-    run.counters["stored"] = run.counters["new"] + run.counters["changed"]
-    run.counters.update(run.health.counters())
-    return run.counters
+    return finish_site(run)
 
 
 def replay_host_map(config: Config, replay_url: str | None) -> dict[str, str]:

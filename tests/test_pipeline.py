@@ -11,7 +11,7 @@ import pytest
 import extractors
 from crawl.config import load_config
 from crawl.fetch import Fetcher
-from crawl.pipeline import SiteRun, crawl_batch, discover_urls
+from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site
 from crawl.warc import WarcWriter, read_record
 from flows.scrape import replay_host_map
 from replay import Knobs, start_replay
@@ -49,7 +49,7 @@ async def crawl_once(arch: Archive, srv, run_id: str, sites=("almayadeen", "reut
             urls = [d.url for d in await discover_urls(run)]
             for n in range(0, len(urls), 25):
                 await crawl_batch(run, urls[n:n + 25], n)
-            run.counters["stored"] = run.counters["new"] + run.counters["changed"]
+            finish_site(run)
             runs.append(run)
     warc.close()
     con = arch.connect()
@@ -101,12 +101,28 @@ async def test_retry_after_429_then_success_and_raw_pages_are_in_warc(tmp_path):
             assert rec_url == url and status == 200 and b"<html" in body.lower()
 
 
-async def test_ticker_stays_out_of_bodies_and_is_kept_apart(tmp_path):
-    with start_replay(seed=8, per_site=10) as srv:
+async def test_ticker_stays_out_of_bodies_and_each_item_is_stored_once(tmp_path):
+    clock = {"t": 1_000_000.0}
+    from replay import Corpus, build_app
+    from replay.server import LoopbackServer
+    app = build_app(Corpus(seed=8, per_site=10), Knobs(ticker_period_s=60), clock=lambda: clock["t"])
+    with LoopbackServer(app) as srv:
         arch = Archive(tmp_path / "a")
         await crawl_once(arch, srv, "r1", sites=("almayadeen",))
-        _, rows = query(arch, "SELECT body, ticker FROM articles")
-        assert rows
-        for body, ticker in rows:
-            assert ticker, "the BREAKING items of the page are recorded"
-            assert not any(item in body for item in ticker)
+        clock["t"] += 600   # the ticker rotates between runs
+        await crawl_once(arch, srv, "r2", sites=("almayadeen",), cfg=config())
+    _, rows = query(arch, "SELECT body, ticker FROM article_versions")
+    assert rows
+    all_items = set()
+    for body, ticker in rows:
+        assert ticker, "the BREAKING items of the page are recorded"
+        assert not any(item in body for item in ticker)
+        all_items.update(ticker)
+    _, rows = query(arch, "SELECT text, times_seen, first_seen <= last_seen FROM breaking")
+    assert all_items <= {r[0] for r in rows}                 # every distinct item, once
+    assert any(n > 1 for _, n, _ in rows)
+    assert len(rows) == len({r[0] for r in rows}) and all(r[2] for r in rows)
+    _, rows = query(arch, "SELECT count(*) FROM breaking_items")
+    assert rows[0][0] == len(set(r[0] for r in query(arch, "SELECT text FROM breaking")[1]))
+    _, rows = query(arch, "SELECT count(DISTINCT run_id) FROM breaking_sightings")
+    assert rows == [(2,)], "home pages give ticker sightings on every run, even when articles are 304"

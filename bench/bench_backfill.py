@@ -1,0 +1,92 @@
+"""Backfill a large replay corpus; report pages/s, RSS per chunk and archive size per 1,000 articles.
+
+    python bench/bench_backfill.py --articles 100000 --chunk-days 90
+
+One site (reuters) is backfilled over the corpus's whole date range. RSS is
+sampled after every chunk: flat means the backfill streams (staging on disk,
+one commit per chunk) instead of holding the corpus in memory.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def dir_size(path: Path, pattern: str = "**/*") -> int:
+    return sum(p.stat().st_size for p in path.glob(pattern) if p.is_file())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--articles", type=int, default=100_000, help="articles in the site's corpus")
+    ap.add_argument("--chunk-days", type=int, default=90)
+    ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--archive", default=None)
+    args = ap.parse_args()
+
+    import psutil
+
+    from bench_crawl import ReplayProcess, _bench_config
+    from flows.backfill import backfill
+    from flows.progress import set_reporter
+    from storage.lake import Archive
+    from storage.sql import query
+
+    proc = psutil.Process()
+    rss: list[int] = []
+    pages = {"n": 0}
+
+    def on_event(event: str, data: dict) -> None:
+        if event == "batch":
+            pages["n"] += data["pages"]
+        elif event == "chunk_done":
+            rss.append(proc.memory_info().rss // 2**20)
+            print(f"chunk {data['since']:%Y-%m-%d}..{data['until']:%Y-%m-%d}: pages so far {pages['n']}, "
+                  f"RSS {rss[-1]} MiB", file=sys.stderr, flush=True)
+
+    archive = Path(args.archive or tempfile.mkdtemp(prefix="newsarchive-backfill-")) / "archive"
+    cfg = archive.parent / "sites.toml"
+    cfg.write_text(_bench_config(args.concurrency), "utf-8")
+    srv = ReplayProcess(args.articles, seed=13)
+    set_reporter(on_event)
+    try:
+        t0 = time.perf_counter()
+        result = asyncio.run(backfill(site="reuters", date_from=date(2019, 1, 1), date_to=date(2026, 11, 20),
+                                      chunk_days=args.chunk_days, archive=str(archive), config_path=str(cfg),
+                                      replay_url=srv.url, delay_s=0.0, batch_size=500))
+        wall = time.perf_counter() - t0
+    finally:
+        srv.stop()
+    n_articles = query(Archive(archive), "SELECT count(*) FROM articles")[1][0][0]
+    warc = dir_size(archive / "warc")
+    parquet = dir_size(archive / "data")
+    out = {
+        "articles_in_corpus": args.articles,
+        "articles_stored": n_articles,
+        "chunks": len(result["chunks"]),
+        "wall_s": round(wall, 1),
+        "pages_per_s": round(pages["n"] / wall, 1),
+        "rss_mib_first_chunk": rss[0] if rss else None,
+        "rss_mib_median_chunk": sorted(rss)[len(rss) // 2] if rss else None,
+        "rss_mib_last_chunk": rss[-1] if rss else None,
+        "rss_mib_max": max(rss) if rss else None,
+        "warc_mib_per_1000": round(warc / 2**20 / n_articles * 1000, 2),
+        "parquet_mib_per_1000": round(parquet / 2**20 / n_articles * 1000, 2),
+        "catalog_mib": round((archive / "catalog.sqlite").stat().st_size / 2**20, 1),
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

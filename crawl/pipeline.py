@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from dedup import content_hash
+from dedup.state import DedupState
+from dedup.stories import StoryDoc
 from dedup.ticker import normalize_ticker
+from dedup.urls import SiteRules, canonicalize, rules_for
 from extractors import GENERIC, Article, Extractor
 from storage.staging import Staging
 from storage.state import CrawlState
@@ -45,10 +48,14 @@ class SiteRun:
     until: object = None
     # BREAKING items seen this run: key -> [text, first_seen, last_seen, times_seen, first_url]
     ticker: dict[str, list] = field(default_factory=dict)
+    dedup: DedupState | None = None   # near-duplicate, story and boilerplate indexes (shared by sites)
+    url_rules: SiteRules | None = None
 
     def __post_init__(self) -> None:
         if self.health is None:
             self.health = SiteHealth(self.site.name, self.extractor.name)
+        if self.url_rules is None:
+            self.url_rules = rules_for(self.site.name)
 
     def note_error(self, kind: str, message: str) -> None:
         self.errors.append(message)
@@ -101,8 +108,15 @@ async def discover_urls(run: SiteRun, *, max_urls: int | None = None) -> list[Di
     for message in result.errors:
         run.note_error("discovery", message)
     run.counters["discovery_errors"] += len(result.errors)
-    run.counters["discovered"] += len(result.urls)
-    return result.urls
+    # Tracking parameters, AMP and mobile variants of one article are fetched once.
+    unique: dict[str, DiscoveredUrl] = {}
+    for d in result.urls:
+        canonical = canonicalize(d.url, site_rules=run.url_rules)
+        if canonical not in unique:
+            unique[canonical] = DiscoveredUrl(canonical, d.source, d.lastmod, d.title)
+    run.counters["url_variants_merged"] += len(result.urls) - len(unique)
+    run.counters["discovered"] += len(unique)
+    return list(unique.values())
 
 
 def _discovery_kind(site: SiteConfig, url: str) -> str:
@@ -159,6 +173,35 @@ def record_ticker(run: SiteRun, art: Article, r: FetchResult) -> None:
             art.quality.append("ticker_lines_removed")
 
 
+def strip_boilerplate(run: SiteRun, art: Article) -> None:
+    """For pages read by the generic extractor, drop paragraphs learned as the site's boilerplate
+    (blocks repeating across many recent pages of the site)."""
+    if run.dedup is None or not art.body or run.extractor is not GENERIC:
+        return
+    paragraphs = art.body.split("\n\n")
+    run.dedup.boilerplate.observe(run.site.name, paragraphs, page_id=art.url)
+    kept = run.dedup.boilerplate.strip(run.site.name, paragraphs)
+    if len(kept) != len(paragraphs):
+        run.counters["boilerplate_removed"] += len(paragraphs) - len(kept)
+        art.body = "\n\n".join(kept)
+        art.quality.append("boilerplate_removed")
+
+
+def link_duplicates_and_story(run: SiteRun, art: Article, row: dict[str, Any]) -> None:
+    """A first-seen URL: is it a near-duplicate of an archived article (any site, any run)?
+    If not, which cross-source story does it belong to?"""
+    if run.dedup is None or not art.body:
+        return
+    original = run.dedup.neardup.check_and_add(art.url, art.body)
+    if original is not None:
+        row["duplicate_of"] = original
+        run.counters["near_duplicates"] += 1
+        return
+    if art.published_at is not None and art.title:
+        row["story_id"] = run.dedup.stories.assign(
+            StoryDoc(art.url, run.site.name, art.title, art.body, art.published_at))
+
+
 def finish_site(run: SiteRun) -> Counter:
     """Stage what is per run rather than per batch (ticker sightings) and the final counters."""
     rows = [{"run_id": run.run_id, "site": run.site.name, "key": key, "text": text, "first_seen": first,
@@ -191,7 +234,9 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
                 art = extract_page(run, r)
                 if art is not None:
                     art.site = run.site.name
+                    art.url = canonicalize(r.final_url, site_rules=run.url_rules, canonical_hint=art.url)
                     record_ticker(run, art, r)
+                    strip_boilerplate(run, art)
                     run.counters["extracted"] += 1
                     chash = content_hash(art)
                     known = run.state.hashes.get(art.url)
@@ -200,7 +245,10 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
                     else:
                         run.counters["new" if known is None else "changed"] += 1
                         run.state.hashes[art.url] = chash
-                        article_rows.append(article_row(run, art, r, chash))
+                        row = article_row(run, art, r, chash)
+                        if known is None:
+                            link_duplicates_and_story(run, art, row)
+                        article_rows.append(row)
         fetch_rows.append(fetch_row(run, "article", r, chash))
     part = f"{run.site.name}-{batch_no:05d}"
     run.staging.append("fetch_log", part, fetch_rows)

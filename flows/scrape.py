@@ -26,6 +26,7 @@ from crawl.health import check as check_health
 from crawl.health import markdown as health_markdown
 from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site
 from crawl.warc import WarcWriter
+from dedup.state import DedupState
 from storage.commit import commit_staging, recover
 from storage.lake import Archive
 from storage.staging import Staging
@@ -126,6 +127,7 @@ async def scrape(
     finally:
         con.close()
 
+    dedup = DedupState.load(arch.root / "index")
     staging = Staging(arch.staging_dir, run_id)
     staging.write_meta({"run_id": run_id, "flow_run_id": None, "flow_name": flow_label,
                         "sites": names, "started_at": started, "newsarchive_version": VERSION})
@@ -135,7 +137,7 @@ async def scrape(
                            validators=state.validators) as fetcher:
             runs = [SiteRun(site=s, run_id=run_id, fetcher=fetcher,
                             extractor=extractors.registry.get(s.extractor),
-                            staging=staging, state=state, health_settings=config.health,
+                            staging=staging, state=state, health_settings=config.health, dedup=dedup,
                             since=since or (started - timedelta(days=s.lookback_days) if s.lookback_days else None),
                             until=until)
                     for s in selected]
@@ -157,6 +159,7 @@ async def scrape(
         snapshot = commit_staging(con, staging, run_row, stats)
     finally:
         con.close()
+    dedup.save()   # after the commit: the indexes never get ahead of the lake
 
     table = text_table(stats)
     logger.info("run %s committed as snapshot %s\n%s", run_id, snapshot, table)

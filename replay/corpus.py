@@ -25,6 +25,7 @@ from typing import Iterator
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from . import events as ev
 from . import textgen as tg
 
 SITES = ("almayadeen", "reuters")
@@ -98,6 +99,7 @@ class CorpusArticle:
     read_time: str | None = None
     variant: str = ""                         # "" | "video" | "update" | "opinion" (see VARIANTS)
     video_duration: str | None = None         # "MM:SS" on video pages
+    story: str | None = None                  # known cross-source story ("seed", "event-NNNNNN"), see events.py
 
     @property
     def paragraphs(self) -> list[str]:
@@ -180,6 +182,10 @@ class Corpus:
             while math.gcd(a, tg.TITLE_CAPACITY) != 1:
                 a += 2
             self._perm[site] = (a, _h64(seed, site, "offset") % tg.TITLE_CAPACITY)
+        a = _h64(seed, "events", "perm") % ev.EVENT_KEYS | 1
+        while math.gcd(a, ev.EVENT_KEYS) != 1:
+            a += 2
+        self._event_perm = (a, _h64(seed, "events", "offset") % ev.EVENT_KEYS)
         self._slug_index: dict[str, dict[str, int]] = {}
         self._months: dict[str, dict[tuple[int, int], range]] = {}
         self.article = lru_cache(maxsize=4096)(self._article)
@@ -194,7 +200,12 @@ class Corpus:
         if i == idx:
             return datetime.fromisoformat(s["published"]).timestamp()
         if i < self.regular:   # evenly spaced slots with jitter inside each slot: monotone in i
-            return self._t0 + self._span * (i + unit(self.seed, site, i, "t") * 0.98) / self.regular
+            jitter = unit(self.seed, site, i, "t") * 0.98
+            story = self._story(site, i)
+            if story:   # event coverage: leads within a day before the slot's end, follow-ups just after
+                day = 86400 * self.regular / self._span      # one day as a share of a slot
+                jitter = max(0.0, 0.98 - day * jitter / 0.98) if story[1] == "lead" else min(0.97, day * jitter / 0.98)
+            return self._t0 + self._span * (i + jitter) / self.regular
         k = i - self.regular   # the recent tail: spread over (end - 2 days, end - 10 min)
         window = RECENT_WINDOW.total_seconds() - 600
         return self.end_dt.timestamp() - RECENT_WINDOW.total_seconds() + window * (k + unit(self.seed, site, i, "t")) / self.recent
@@ -204,14 +215,42 @@ class Corpus:
         tz = BEIRUT if site == "almayadeen" else timezone.utc
         return datetime.fromtimestamp(ts, tz)
 
+    def _story(self, site: str, i: int) -> tuple[int, str] | None:
+        """``(anchor, "lead" | "follow")`` when article ``i`` covers a known event (events.py).
+        An event is dropped when one of its members would be a seed or in the recent tail."""
+        hit = ev.anchor_of(site, i)
+        if hit is None:
+            return None
+        for s, j in ev.members(hit[0]):
+            if j >= self.regular or j == self._seeds[s][0]:
+                return None
+        return hit
+
+    def story_of(self, site: str, i: int) -> str | None:
+        """Ground truth: the known story of article ``i`` (None: it is its own story)."""
+        if i == self._seeds[site][0]:
+            return "seed"
+        hit = self._story(site, i)
+        return f"event-{hit[0]:06d}" if hit else None
+
+    def story_members(self, story: str) -> list[tuple[str, int]]:
+        if story == "seed":
+            return [(s, self._seeds[s][0]) for s in SITES]
+        return ev.members(int(story.split("-")[1]))
+
     def _head(self, site: str, i: int) -> tuple[dict, str, tuple[str, str, int]]:
         """Headline entities, title and section: all that URLs need, from one hash (no RNG).
         Index -> headline tuple is a bijection (affine permutation), so titles never collide."""
         h = _h64(self.seed, site, i, "head")
-        a, b = self._perm[site]
-        key = tg.title_key((a * i + b) % tg.TITLE_CAPACITY)
-        key["adj"] = tg.ADJ[(h >> 8) % len(tg.ADJ)]
-        title = tg.title(h % 251, key)
+        story = self._story(site, i)
+        if story:   # the event's names (shared by its members) and this site's wording
+            key = ev.event_key(story[0], self._event_perm, _h64(self.seed, "event", story[0]))
+            title = ev.title(site, story[1], key, h)
+        else:
+            a, b = self._perm[site]
+            key = tg.title_key((a * i + b) % tg.TITLE_CAPACITY)
+            key["adj"] = tg.ADJ[(h >> 8) % len(tg.ADJ)]
+            title = tg.title(h % 251, key)
         secs, w = SECTIONS[site], (h >> 20) % sum(x for *_, x in SECTIONS[site])
         for sec in secs:
             if w < sec[2]:
@@ -328,7 +367,11 @@ class Corpus:
         deck = tg.Deck(rng)
         pub = self.published(site, i)
         n = rng.randint(4, 14)
-        body: list[tuple[str, str]] = [("p", tg.paragraph(rng, c, deck)) for _ in range(n)]
+        story = self._story(site, i)
+        if story:
+            body: list[tuple[str, str]] = [("p", t) for t in ev.body(rng, site, story[1], c)]
+        else:
+            body = [("p", tg.paragraph(rng, c, deck)) for _ in range(n)]
         if rng.random() < 0.35:   # sub-headings, never first
             for _ in range(rng.randint(1, 2)):
                 body.insert(rng.randint(2, len(body) - 1), ("h", rng.choice(tg.SUBHEADS)))
@@ -354,7 +397,8 @@ class Corpus:
                 body=tuple(body), images=images, related=tuple(self.url(site, j) for j in rel),
                 related_titles=tuple(self._head(site, j)[1] if j != idx else s["title"] for j in rel),
                 related_after=min(len(body) - 1, rng.randint(2, 5)) if rel else None,
-                read_time=f"{max(1, sum(len(t.split()) for _, t in body) // 200)} Min Read"), c)
+                read_time=f"{max(1, sum(len(t.split()) for _, t in body) // 200)} Min Read",
+                story=self.story_of(site, i)), c)
         dateline = c["place"].upper()
         lead = f"{dateline}, {pub.strftime('%B')} {pub.day} (Reuters) - "
         first = next(k for k, (kind, _) in enumerate(body) if kind == "p")
@@ -372,7 +416,8 @@ class Corpus:
             source=None, published=pub, modified=modified, section=sname, section_path=spath,
             tags=tuple(tags), body=tuple(body), images=images, dateline=dateline, credits=credits,
             related=tuple(u for _, u in more), register_after=register, more_links=more,
-            read_time=f"{max(1, sum(len(t.split()) for _, t in body) // 230)} minute read"), c)
+            read_time=f"{max(1, sum(len(t.split()) for _, t in body) // 230)} minute read",
+            story=self.story_of(site, i)), c)
 
     def _vary(self, a: CorpusArticle, c: dict) -> CorpusArticle:
         """Apply the index's page variant. Uses its own RNG stream so that plain articles are
@@ -434,7 +479,7 @@ class Corpus:
             related=tuple(r["url"] for r in rel) + tuple(u for _, u in more),
             related_titles=tuple(r["title"] for r in rel), related_after=related_after,
             register_after=tuple(register), more_links=tuple(more), raw_text=tuple(raw),
-            dossier=s.get("dossier"), read_time=s.get("read_time"))
+            dossier=s.get("dossier"), read_time=s.get("read_time"), story="seed")
 
     def _revised(self, site: str, i: int) -> CorpusArticle:
         """Revision 2 of an article: new title wording, an edited and an added paragraph, later modified time."""

@@ -1,0 +1,149 @@
+"""URL canonicalization: one key per article, whatever link we reached it by.
+
+General rules come from w3lib (Scrapy's URL toolkit): ``canonicalize_url`` sorts
+the query, normalises percent-encoding and drops the fragment, and
+``url_query_cleaner`` removes parameters by name. On top of that, per-site
+``SiteRules`` say which host is the real one, whether article paths end with a
+slash, and which extra parameters are noise. The same function serves every
+site; unknown sites get ``DEFAULT_RULES``.
+
+Order matters: host and AMP rewrites come before the query clean-up so that
+``https://amp.example.com/amp/x?outputType=amp&utm_source=y`` and
+``http://example.com/x/`` end up as the same string, and the result is a fixed
+point (``canonicalize(canonicalize(u)) == canonicalize(u)``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url, url_query_cleaner
+
+# Click/campaign trackers seen on news links. Exact names; ``TRACKING_PREFIXES`` catches families.
+TRACKING_PARAMS = frozenset({
+    "fbclid", "gclid", "dclid", "gclsrc", "msclkid", "yclid", "twclid", "ttclid", "igshid", "mc_cid",
+    "mc_eid", "taid", "_ga", "_gl", "_hsenc", "_hsmi", "mkt_tok", "oly_anon_id", "oly_enc_id",
+    "vero_id", "wickedid", "rb_clickid", "s_cid", "cmpid", "ocid", "ncid", "sr_share", "share",
+    "smid", "ito", "at_medium", "at_campaign", "__twitter_impression", "guccounter",
+})
+TRACKING_PREFIXES = ("utm_", "pk_", "hsa_", "at_custom")
+# Query parameters that only select the AMP rendering of the same page.
+AMP_PARAMS = frozenset({"amp", "outputtype", "output"})
+_AMP_VALUES = {"", "1", "true", "amp"}
+
+
+@dataclass(frozen=True)
+class SiteRules:
+    """How one site spells its canonical URLs.
+
+    ``host``: the preferred host (``None``: keep the host, only dropping ``amp.``/``m.``).
+    ``domains``: hosts (and their subdomains) that belong to the site; any of them maps to ``host``.
+    ``trailing_slash``: ``True`` article paths end with '/', ``False`` they never do, ``None`` keep.
+    ``force_https``: rewrite ``http:`` to ``https:`` (every site we know serves https).
+    ``extra_params``: more query parameter names that never change the content.
+    ``drop_query``: the site's article URLs carry no meaningful query at all.
+    """
+    name: str = "default"
+    host: str | None = None
+    domains: tuple[str, ...] = ()
+    trailing_slash: bool | None = None
+    force_https: bool = True
+    extra_params: frozenset[str] = field(default_factory=frozenset)
+    drop_query: bool = False
+
+    def owns(self, host: str) -> bool:
+        return any(host == d or host.endswith("." + d) for d in self.domains)
+
+
+DEFAULT_RULES = SiteRules()
+
+SITE_RULES = {
+    # Al Mayadeen article paths never end with '/'; listings paginate with ?page=N, so the query
+    # is kept apart from trackers.
+    "almayadeen": SiteRules(name="almayadeen", host="english.almayadeen.net",
+                            domains=("english.almayadeen.net",), trailing_slash=False),
+    # Reuters article paths end with '/', the bare domain redirects to www, and its own share
+    # links add ``taid``/``rpc``.
+    "reuters": SiteRules(name="reuters", host="www.reuters.com", domains=("reuters.com",),
+                         trailing_slash=True, extra_params=frozenset({"taid", "rpc", "edition-redirect"})),
+}
+
+
+def rules_for(site_name: str) -> SiteRules:
+    """Rules of a configured site by name; ``DEFAULT_RULES`` (named after it) for any other site."""
+    rules = SITE_RULES.get(site_name)
+    return rules if rules is not None else SiteRules(name=site_name)
+
+
+_AMP_PATH = re.compile(r"^/amp(?=/)|/amp/?$|\.amp$")
+_VARIANT_HOST = re.compile(r"^(?:amp|m|mobile)\.")
+
+
+def _is_noise(name: str, value: str, rules: SiteRules) -> bool:
+    low = name.lower()
+    if low in TRACKING_PARAMS or low in rules.extra_params or low.startswith(TRACKING_PREFIXES):
+        return True
+    return low in AMP_PARAMS and value.lower() in _AMP_VALUES
+
+
+def _clean_query(query: str, rules: SiteRules) -> str:
+    if rules.drop_query or not query:
+        return ""
+    keep = []
+    for part in query.split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if not _is_noise(name, value, rules):
+            keep.append(part)
+    return "&".join(keep)
+
+
+def _canon(url: str, rules: SiteRules) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return url   # mailto:, javascript:, relative links: not ours to rewrite
+    # w3lib first (sorted query, percent-encoding normalised, fragment dropped), then our rules,
+    # which only remove parts; so a second pass finds nothing left to change (idempotence).
+    parts = urlsplit(canonicalize_url(url))
+    scheme = "https" if rules.force_https else parts.scheme
+    host = (parts.hostname or "").rstrip(".")
+    variant = _VARIANT_HOST.match(host)
+    if variant and "." in host[variant.end():]:   # amp.x.com / m.x.com -> x.com, never "m.co" -> "co"
+        host = host[variant.end():]
+    if rules.host and rules.owns(host):
+        host = rules.host
+    port = parts.port
+    netloc = host if port in (None, 80, 443) else f"{host}:{port}"
+    path = re.sub(r"/{2,}", "/", parts.path or "/")
+    while _AMP_PATH.search(path):   # /amp/x, /x/amp and x.amp all name the AMP rendering of x
+        path = _AMP_PATH.sub("", path, count=1) or "/"
+    if path != "/" and rules.trailing_slash is not None:
+        path = path.rstrip("/") + ("/" if rules.trailing_slash else "")
+    return urlunsplit((scheme, netloc, path, _clean_query(parts.query, rules), ""))
+
+
+def _same_site(a: str, b: str, rules: SiteRules) -> bool:
+    ha, hb = urlsplit(a).hostname or "", urlsplit(b).hostname or ""
+    if rules.domains:
+        return rules.owns(ha) and rules.owns(hb)
+    # Unknown site: compare the last two labels (good enough to refuse another site's canonical).
+    return ha.split(".")[-2:] == hb.split(".")[-2:]
+
+
+def canonicalize(url: str, *, site_rules: SiteRules | None = None, canonical_hint: str | None = None) -> str:
+    """The canonical form of ``url``.
+
+    ``canonical_hint`` (the page's ``rel=canonical``) wins when it is an absolute http(s) URL
+    on the same site; a hint to another site (syndication partners set those) or a broken
+    one is ignored, because trusting it would let one site's page overwrite another's.
+    """
+    rules = site_rules or DEFAULT_RULES
+    own = _canon(url, rules)
+    if canonical_hint:
+        hint = _canon(canonical_hint, rules)
+        if hint.startswith(("https://", "http://")) and _same_site(own, hint, rules):
+            return hint
+    return own

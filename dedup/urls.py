@@ -51,6 +51,8 @@ class SiteRules:
     force_https: bool = True
     extra_params: frozenset[str] = field(default_factory=frozenset)
     drop_query: bool = False
+    # Path prefixes of an older URL generation whose slash convention differs: left as they are.
+    slash_exempt: tuple[str, ...] = ()
 
     def owns(self, host: str) -> bool:
         return any(host == d or host.endswith("." + d) for d in self.domains)
@@ -66,7 +68,9 @@ SITE_RULES = {
     # Reuters article paths end with '/', the bare domain redirects to www, and its own share
     # links add ``taid``/``rpc``.
     "reuters": SiteRules(name="reuters", host="www.reuters.com", domains=("reuters.com",),
-                         trailing_slash=True, extra_params=frozenset({"taid", "rpc", "edition-redirect"})),
+                         trailing_slash=True, extra_params=frozenset({"taid", "rpc", "edition-redirect"}),
+                         # 2010s URLs (/article/us-...-idUSKBN1ZI0EH) have no trailing slash.
+                         slash_exempt=("/article/",)),
 }
 
 
@@ -120,7 +124,7 @@ def _canon(url: str, rules: SiteRules) -> str:
     path = re.sub(r"/{2,}", "/", parts.path or "/")
     while _AMP_PATH.search(path):   # /amp/x, /x/amp and x.amp all name the AMP rendering of x
         path = _AMP_PATH.sub("", path, count=1) or "/"
-    if path != "/" and rules.trailing_slash is not None:
+    if path != "/" and rules.trailing_slash is not None and not path.startswith(rules.slash_exempt):
         path = path.rstrip("/") + ("/" if rules.trailing_slash else "")
     return urlunsplit((scheme, netloc, path, _clean_query(parts.query, rules), ""))
 

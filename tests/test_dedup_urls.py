@@ -126,3 +126,13 @@ def test_idempotent(url, site):
 def test_seed_urls(site):
     u = CORPUS.url(site, CORPUS.seed_index(site))
     assert canon(site, u + "?utm_source=feed#x") == u
+
+
+def test_reuters_legacy_article_urls_keep_their_shape():
+    from dedup.urls import canonicalize, rules_for
+    r = rules_for("reuters")
+    legacy = "https://www.reuters.com/article/us-awards-sag-idUSKBN1ZI0EH"
+    assert canonicalize(legacy, site_rules=r) == legacy
+    assert canonicalize(legacy + "?utm_source=x", site_rules=r) == legacy
+    assert canonicalize("https://reuters.com/world/europe/x-2022-03-07", site_rules=r) == \
+        "https://www.reuters.com/world/europe/x-2022-03-07/"

@@ -202,19 +202,27 @@ def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_arti
 @click.argument("sql", required=False)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--write", is_flag=True, help="Open the archive read-write (default: read-only).")
+@click.option("--at", type=int, default=None, metavar="ID",
+              help="Query the archive as of snapshot ID (see `newsarchive snapshots`).")
 @click.pass_obj
-def sql(obj: Ctx, sql: str | None, fmt: str, write: bool) -> None:
+def sql(obj: Ctx, sql: str | None, fmt: str, write: bool, at: int | None) -> None:
     """Query the archive with DuckDB SQL; without SQL, an interactive shell.
 
-    Views: articles (latest version of each article), article_versions,
-    fetch_log, runs, run_stats.
+    Views: articles (latest version of each article, duplicates excluded),
+    article_versions, duplicates, breaking, stories, fetch_log, runs, run_stats.
 
     \b
     Examples:
       newsarchive sql "SELECT site, count(*) FROM articles GROUP BY site"
       newsarchive sql --format csv "SELECT url, title, published_at FROM articles" > articles.csv
+      newsarchive sql --at 3 "SELECT count(*) FROM articles"   # as of snapshot 3
       newsarchive sql            # interactive: statements end with ';'
     """
+    if at is not None:
+        if write or sql is None:
+            fail("--at needs a SQL argument and cannot be combined with --write (snapshots are read-only)")
+        from flows.cli_archive import sql_at
+        return sql_at(at, sql, fmt)
     try:
         if sql is None:
             shell(obj.archive, write=write, fmt=fmt)
@@ -304,6 +312,12 @@ def extract(file: str, url: str, name: str | None) -> None:
     except extractors.RegistryError as e:
         fail(str(e))
     click.echo(json.dumps(art.to_dict(), ensure_ascii=False, indent=2))
+
+
+from flows.cli_archive import COMMANDS as ARCHIVE_COMMANDS  # noqa: E402  (snapshots, export, compact, search)
+
+for _command in ARCHIVE_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

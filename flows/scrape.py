@@ -29,6 +29,7 @@ from crawl.warc import WarcWriter
 from dedup.state import DedupState
 from storage.commit import commit_staging, recover
 from storage.lake import Archive
+from storage.search import SearchError, refresh_index
 from storage.staging import Staging
 from storage.state import load_state
 
@@ -160,6 +161,10 @@ async def scrape(
     finally:
         con.close()
     dedup.save()   # after the commit: the indexes never get ahead of the lake
+    try:
+        logger.info("search index: %s", refresh_index(arch))
+    except SearchError as e:   # the archive is committed; a stale index is fixed by the next refresh
+        logger.warning("search index not refreshed: %s; run `newsarchive search --refresh`", e)
 
     table = text_table(stats)
     logger.info("run %s committed as snapshot %s\n%s", run_id, snapshot, table)

@@ -9,12 +9,13 @@ snapshot contains:
   snapshots that are kept still works;
 - ``ducklake_expire_snapshots`` only forgets old snapshots (time travel to them);
   rows visible in the latest snapshot stay, since that snapshot is never expired;
-- ``ducklake_cleanup_old_files`` deletes files replaced by the merge, but only
-  those scheduled more than ``grace`` ago, so a reader that started a scan
-  before the compaction does not find its files gone.
+- ``ducklake_cleanup_old_files`` deletes replaced files, but only once they were
+  replaced more than ``grace`` ago (in practice: at the next compaction), so a
+  reader that started a scan before the compaction does not find its files gone.
 """
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -42,6 +43,7 @@ class CompactReport:
     files_merged: int = 0
     files_created: int = 0
     files_deleted: int = 0
+    files_pending: int = 0                # replaced files kept for the grace period (deleted next time)
     rows: dict[str, int] = field(default_factory=dict)   # per table, identical before and after
 
 
@@ -54,6 +56,20 @@ def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main' ORDER BY 1",
         [LAKE]).fetchall()]
     return {t: con.execute(f"SELECT count(*) FROM {LAKE}.main.{t}").fetchone()[0] for t in tables}
+
+
+def _cleanup_after_grace(con: duckdb.DuckDBPyConnection, grace: timedelta) -> list:
+    """Delete replaced files if all were scheduled more than ``grace`` ago, else none.
+
+    All or nothing because ducklake_cleanup_old_files(older_than => ...) is unreliable
+    below one day with a SQLite catalog in DuckLake/DuckDB 1.5.5 (it also deleted files
+    scheduled seconds ago), so only ``cleanup_all`` is used, after checking the ages here.
+    """
+    newest = con.execute(f"SELECT max(schedule_start::TIMESTAMPTZ) FROM {META}.ducklake_files_scheduled_for_deletion"
+                         ).fetchone()[0]
+    if newest is None or newest > datetime.now(timezone.utc) - grace:
+        return []
+    return con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchall()
 
 
 def snapshots_to_expire(snapshots: list[tuple[int, datetime]], *, keep_days: int | None,
@@ -79,12 +95,34 @@ def snapshots_to_expire(snapshots: list[tuple[int, datetime]], *, keep_days: int
     return [sid for sid, _ in ordered if sid not in keep]
 
 
+def ensure_wal(archive: Archive) -> str:
+    """Put the SQLite catalog in WAL mode (persistent; idempotent); returns the journal mode now in force.
+
+    In SQLite's default rollback-journal mode a reader's shared lock makes the
+    writer's COMMIT fail with "database is locked" (and readers fail while it
+    commits); with WAL, readers and one writer proceed together, so `sql` keeps
+    answering while a compaction or a run commits.
+    """
+    if not archive.exists():
+        raise ArchiveError(f"no archive at {archive.root} (missing {archive.catalog.name}); run `newsarchive run` first")
+    con = sqlite3.connect(archive.catalog, timeout=30)
+    try:
+        return con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    except sqlite3.OperationalError:  # busy: keep the current mode, the compaction still runs
+        return con.execute("PRAGMA journal_mode").fetchone()[0]
+    finally:
+        con.close()
+
+
 def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
             keep_last: int | None = DEFAULT_KEEP_LAST, grace: timedelta = DEFAULT_GRACE) -> CompactReport:
+    ensure_wal(archive)
     con = archive.connect()
     try:
         before = _row_counts(con)
         files_before = _live_files(con)
+        # Files replaced by an earlier compaction go first, once they are older than the grace.
+        deleted = _cleanup_after_grace(con, grace)
         # One snapshot for the merge, labelled so `newsarchive snapshots` shows what it was.
         con.execute("BEGIN")
         try:
@@ -98,22 +136,19 @@ def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
         expire = snapshots_to_expire(snaps, keep_days=keep_days, keep_last=keep_last)
         if expire:
             con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', versions => ?)", [expire])
-        seconds = max(0, int(grace.total_seconds()))
-        if seconds:
-            deleted = con.execute(
-                f"CALL ducklake_cleanup_old_files('{LAKE}', older_than => now() - to_seconds(?))",
-                [seconds]).fetchall()
-        else:
-            deleted = con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchall()
+        if grace.total_seconds() <= 0:
+            deleted += con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchall()
+        pending = con.execute(f"SELECT count(*) FROM {META}.ducklake_files_scheduled_for_deletion").fetchone()[0]
         after = _row_counts(con)
-        if after != before:  # cannot happen with the calls above; refuse to report success if it did
-            raise CompactError(f"row counts changed during compaction: before {before}, after {after}")
+        lost = {t: (n, after.get(t, 0)) for t, n in before.items() if after.get(t, 0) < n}
+        if lost:  # cannot happen with the calls above (a run committing meanwhile only adds rows)
+            raise CompactError(f"rows missing after compaction (before, after): {lost}")
         return CompactReport(
             snapshot_id=con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()[0],
             expired=expire, snapshots_kept=len(snaps) - len(expire),
             files_before=files_before, files_after=_live_files(con),
             files_merged=sum(r[2] for r in merged), files_created=sum(r[3] for r in merged),
-            files_deleted=len(deleted), rows=after)
+            files_deleted=len(deleted), files_pending=pending, rows=after)
     except duckdb.Error as e:
         raise CompactError(f"compaction of {archive.root} failed: {e}") from None
     finally:

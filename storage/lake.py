@@ -98,9 +98,15 @@ class Archive:
         """Create or migrate the schema; returns the schema version now in force."""
         con = self.connect(create=True)
         try:
-            return migrate(con)
+            version = migrate(con)
         finally:
             con.close()
+        # WAL: readers (`newsarchive sql`) and a committing run no longer block each other
+        # ("database is locked"); the setting persists in the catalog file.
+        import sqlite3
+        with sqlite3.connect(self.catalog) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+        return version
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -189,21 +189,31 @@ def _incremental(lake: duckdb.DuckDBPyConnection, previous: int, current: int, s
         for seg in _segments(lake):
             lake.execute(f"DELETE FROM {seg} WHERE url IN (SELECT url FROM temp.changed)")
         _, rows = _new_segment(lake, _source("WHERE url IN (SELECT url FROM temp.changed)"))
-        segments = _segments(lake)
-        if len(segments) > MAX_SEGMENTS:
-            # Merge: one segment from the rows of all; their BM25 statistics become global again.
-            union = " UNION ALL ".join(f"SELECT {', '.join(COLUMNS)} FROM {s}" for s in segments)
-            lake.execute(f"CREATE TEMP TABLE merged AS {union}")
-            for s in segments:
-                _drop_segment(lake, s)
-            _new_segment(lake, f"SELECT * FROM temp.merged")
-            lake.execute("DROP TABLE temp.merged")
         _write_info(lake, current)
         lake.execute("COMMIT")
-    except BaseException:
-        lake.execute("ROLLBACK")
-        raise
+    except BaseException as e:
+        try:
+            lake.execute("ROLLBACK")
+        except duckdb.Error:  # the failed statement already ended the transaction
+            pass
+        raise e
+    segments = _segments(lake)
+    if len(segments) > MAX_SEGMENTS:
+        _merge_segments(lake, segments)
     return RefreshReport(current, previous, "incremental", rows, len(_segments(lake)), time.monotonic() - started)
+
+
+def _merge_segments(con: duckdb.DuckDBPyConnection, segments: list[str]) -> None:
+    """One segment from the rows of all; their BM25 statistics become global again.
+
+    Not one transaction: fts cannot drop and create its index tables in the same
+    one. Until the old segments are dropped a URL may be in two segments; search
+    keeps each URL's best hit only, so results stay right even if this is interrupted.
+    """
+    union = " UNION ALL ".join(f"SELECT {', '.join(COLUMNS)} FROM {s}" for s in segments)
+    _new_segment(con, union)
+    for s in segments:
+        _drop_segment(con, s)
 
 
 # --- searching ---------------------------------------------------------------------------------
@@ -303,7 +313,10 @@ def search(archive: Archive, query: str, *, site: str | None = None, date_from=N
                 SELECT *, fts_main_{seg}.match_bm25(url, ?, fields := 'title,body') AS score
                 FROM {seg} WHERE {where}) WHERE score IS NOT NULL""")
             all_params += [query, *params]
-        sql = " UNION ALL ".join(parts) + " ORDER BY score DESC, published_at DESC NULLS LAST, url LIMIT ?"
+        # A URL is in one segment, except briefly during a merge: keep its best hit.
+        sql = ("SELECT * FROM (" + " UNION ALL ".join(parts) + ") "
+               "QUALIFY row_number() OVER (PARTITION BY url ORDER BY score DESC) = 1 "
+               "ORDER BY score DESC, published_at DESC NULLS LAST, url LIMIT ?")
         rows = con.execute(sql, [*all_params, limit]).fetchall()
         words = [w.lower() for w in _WORD.findall(query)]
         stems = [r[0] for r in con.execute(

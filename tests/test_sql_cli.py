@@ -11,7 +11,8 @@ from flows.cli import cli
 from storage.lake import Archive
 from storage.sql import format_result, shell
 
-COMMANDS = ["sites", "run", "sql", "serve", "replay", "extract"]
+COMMANDS = ["sites", "run", "sql", "serve", "replay", "extract", "backfill",
+            "snapshots", "export", "compact", "search"]
 
 
 def test_format_table_csv_json():

@@ -1,0 +1,107 @@
+"""Full-text search: derived index file, incremental refresh by snapshot, BM25 hits with snippets."""
+from datetime import date, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+import storage.search as search_mod
+from archive_builders import article, build_news_archive, commit_run
+from storage.compact import compact
+from storage.search import SearchError, index_path, refresh_index, search, snippet
+from test_archive_snapshots import group
+
+
+@pytest.fixture
+def news(tmp_path):
+    return build_news_archive(tmp_path / "archive")
+
+
+def urls(hits):
+    return [h.url for h in hits]
+
+
+def test_no_index_yet_says_how_to_build_it(news):
+    arch, _ = news
+    with pytest.raises(SearchError, match=r"no search index at .*search\.duckdb; run `newsarchive search --refresh`"):
+        search(arch, "lavrov")
+
+
+def test_bm25_over_title_and_body_with_snippets_and_filters(news):
+    arch, (s1, s2) = news
+    report = refresh_index(arch)
+    assert (report.mode, report.snapshot_id, report.indexed) == ("full", s2, 6)
+    assert index_path(arch).exists()
+    hits = search(arch, "lavrov kuleba")
+    assert set(urls(hits)) == {"https://reuters.example/0", "https://almayadeen.example/2"}
+    top = hits[0]
+    assert top.score >= hits[1].score > 0
+    assert "Lavrov" in top.snippet and top.published_at.year == 2022 and top.site in ("reuters", "almayadeen")
+    assert urls(search(arch, "kuleba", site="almayadeen")) == ["https://almayadeen.example/2"]
+    assert urls(search(arch, "kuleba", date_to="2022-03-10")) == ["https://reuters.example/0"]
+    assert urls(search(arch, "kuleba", date_from=date(2022, 3, 11), date_to="2022-03-11")) == ["https://almayadeen.example/2"]
+    assert len(search(arch, "minister", limit=1)) == 1
+    assert urls(search(arch, "erdogan")) == ["https://almayadeen.example/3"]   # accents folded: Erdoğan
+    assert urls(search(arch, "sanction")) == ["https://reuters.example/1"]     # stemmed: sanctions
+    assert search(arch, "zeppelin") == []
+
+
+def test_incremental_refresh_indexes_only_changed_articles(news):
+    arch, (s1, s2) = news
+    refresh_index(arch)
+    assert refresh_index(arch).mode == "up-to-date"
+    s3 = commit_run(arch, "run-3", [
+        article("https://reuters.example/0", title="Lavrov meets Kuleba in Antalya",
+                body="Rewritten: the ministers met in Turkey.", seen=search_mod.datetime(2026, 11, 3, tzinfo=search_mod.timezone.utc)),
+        article("https://reuters.example/50", title="Zeppelin returns", body="An airship flew over Berlin.")])
+    report = refresh_index(arch)
+    assert (report.mode, report.previous_snapshot, report.snapshot_id, report.indexed) == ("incremental", s2, s3, 2)
+    assert urls(search(arch, "zeppelin")) == ["https://reuters.example/50"]
+    assert search(arch, "ceasefire") == []           # only in the replaced version of article 0
+    assert urls(search(arch, "rewritten")) == ["https://reuters.example/0"]
+    assert len(search(arch, "antalya")) == 1          # no duplicate hit from the older segment
+
+
+def test_segments_merge_and_compaction_forces_a_rebuild(news, monkeypatch):
+    arch, _ = news
+    monkeypatch.setattr(search_mod, "MAX_SEGMENTS", 2)
+    refresh_index(arch)
+    for i in range(3):
+        commit_run(arch, f"extra-{i}", [article(f"https://reuters.example/x{i}", title=f"Extra {i}", body="Kuleba spoke.")])
+        report = refresh_index(arch)
+        assert report.segments <= 2
+    assert len(search(arch, "kuleba", limit=50)) == 5
+    compact(arch, keep_days=None, keep_last=1, grace=timedelta(0))
+    commit_run(arch, "after-compact", [article("https://reuters.example/y", title="After", body="Kuleba again.")])
+    report = refresh_index(arch)
+    assert report.mode in ("incremental", "full")
+    assert len(search(arch, "kuleba", limit=50)) == 6
+    assert refresh_index(arch, full=True).segments == 1
+
+
+def test_snippet_is_a_window_around_the_first_match():
+    body = "Intro words. " * 30 + "Then Lavrov spoke at length about the talks. " + "Tail. " * 30
+    s = snippet(body, ["lavrov"], width=80)
+    assert "Lavrov spoke" in s and s.startswith("…") and s.endswith("…") and len(s) <= 82
+    assert snippet("Short body", ["nothing"]) == "Short body"
+
+
+def test_bad_queries_are_one_line_errors(news):
+    arch, _ = news
+    refresh_index(arch)
+    with pytest.raises(SearchError, match="empty search query"):
+        search(arch, "  ")
+    with pytest.raises(SearchError, match="--from/--to: .*use YYYY-MM-DD"):
+        search(arch, "kuleba", date_from="March")
+
+
+def test_cli_search(news):
+    arch, _ = news
+    runner = CliRunner()
+    missing = runner.invoke(group(), ["--archive", str(arch.root), "search", "lavrov"])
+    assert missing.exit_code == 1 and "run `newsarchive search --refresh`" in missing.output
+    out = runner.invoke(group(), ["--archive", str(arch.root), "search", "--refresh", "lavrov kuleba", "--limit", "5"])
+    assert out.exit_code == 0, out.output
+    assert "| site " in out.output and "| snippet" in out.output and "https://reuters.example/0" in out.output
+    assert "2022-03-10" in out.output and "(2 rows)" in out.output
+    none = runner.invoke(group(), ["--archive", str(arch.root), "search"])
+    assert none.exit_code == 1 and "no query" in none.output

@@ -42,6 +42,7 @@ class SiteRun:
     counters: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     example_failures: dict[str, list[str]] = field(default_factory=dict)
+    error_counts: Counter = field(default_factory=Counter)
     health_settings: HealthSettings = field(default_factory=HealthSettings)
     health: SiteHealth | None = None
     since: object = None          # datetime | None: discovery window (lookback / backfill)
@@ -59,6 +60,7 @@ class SiteRun:
 
     def note_error(self, kind: str, message: str) -> None:
         self.errors.append(message)
+        self.error_counts[kind] += 1
         examples = self.example_failures.setdefault(kind, [])
         if len(examples) < 3:
             examples.append(message)

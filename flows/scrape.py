@@ -171,7 +171,7 @@ async def scrape(
     for r in runs:
         for kind, examples in r.example_failures.items():
             logger.warning("%s: %d error(s) of kind %s, e.g. %s", r.site.name,
-                           sum(1 for _ in examples), kind, examples[0])
+                           r.error_counts[kind], kind, examples[0])
     drift_md = ""
     for alarm in alarms:
         logger.error(alarm.message(config.health.threshold))

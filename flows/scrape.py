@@ -128,7 +128,11 @@ async def scrape(
     finally:
         con.close()
 
-    dedup = DedupState.load(arch.root / "index")
+    window_since = since
+    if window_since is None and selected and all(s.lookback_days for s in selected):
+        window_since = started - timedelta(days=max(s.lookback_days for s in selected))
+    # A windowed run (backfill chunk, lookback) loads only the story months around its window.
+    dedup = DedupState.load(arch.root / "index", since=window_since, until=until)
     staging = Staging(arch.staging_dir, run_id)
     staging.write_meta({"run_id": run_id, "flow_run_id": None, "flow_name": flow_label,
                         "sites": names, "started_at": started, "newsarchive_version": VERSION})

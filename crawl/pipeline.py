@@ -103,7 +103,7 @@ async def discover_urls(run: SiteRun, *, max_urls: int | None = None) -> list[Di
         if kind == "page" and page.outcome == "fetched" and page.text:
             # Home and section pages carry the BREAKING ticker too, fetched fresh every run.
             try:
-                record_ticker(run, run.extractor.parse(page.text, page.final_url), page)
+                note_ticker(run, run.extractor.parse(page.text, page.final_url).ticker, page)
             except Exception:  # a listing page the extractor cannot read costs only its ticker
                 run.counters["ticker_page_unreadable"] += 1
     run.staging.append("fetch_log", f"{run.site.name}-discovery", rows)
@@ -153,9 +153,9 @@ def extract_page(run: SiteRun, r: FetchResult) -> Article | None:
     return art
 
 
-def record_ticker(run: SiteRun, art: Article, r: FetchResult) -> None:
-    """Keep the page's BREAKING items apart, and make sure none of them is in the body."""
-    for text in art.ticker:
+def note_ticker(run: SiteRun, items: Iterable[str], r: FetchResult) -> None:
+    """Keep the page's BREAKING items apart (counted per distinct normalised item)."""
+    for text in items:
         key = normalize_ticker(text)
         if not key:
             continue
@@ -166,6 +166,10 @@ def record_ticker(run: SiteRun, art: Article, r: FetchResult) -> None:
             seen[1] = min(seen[1], r.fetched_at)
             seen[2] = max(seen[2], r.fetched_at)
             seen[3] += 1
+
+
+def strip_ticker_lines(run: SiteRun, art: Article) -> None:
+    """No BREAKING item of the site ever stays in an article body."""
     if run.ticker and art.body:
         paragraphs = art.body.split("\n\n")
         kept = [p for p in paragraphs if normalize_ticker(p) not in run.ticker]
@@ -237,7 +241,8 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
                 if art is not None:
                     art.site = run.site.name
                     art.url = canonicalize(r.final_url, site_rules=run.url_rules, canonical_hint=art.url)
-                    record_ticker(run, art, r)
+                    note_ticker(run, art.ticker, r)
+                    strip_ticker_lines(run, art)
                     strip_boilerplate(run, art)
                     run.counters["extracted"] += 1
                     chash = content_hash(art)

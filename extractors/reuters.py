@@ -218,6 +218,8 @@ class ReutersExtractor(Extractor):
             authors=authors, published_at=published, modified_at=modified,
             section=section, tags=tags, language=page.lang(), dateline=dateline,
             body="\n\n".join(paras), images=images, credits=credits, related=dedupe(related),
+            # The BREAKING strip of the page chrome, kept apart from the body (dedup stores it).
+            ticker=[t for t in (node_text(li) for li in tree.css('[data-testid="BreakingNews"] li')) if t],
             extractor=self.name,
             extractor_version=f"{self.version}:{layout.name if layout else 'none'}",
             quality=quality,

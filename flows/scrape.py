@@ -133,7 +133,7 @@ async def scrape(
         window_since = started - timedelta(days=max(s.lookback_days for s in selected))
     # A windowed run (backfill chunk, lookback) loads only the story months around its window.
     dedup = DedupState.load(arch.root / "index", since=window_since, until=until)
-    staging = Staging(arch.staging_dir, run_id)
+    staging = Staging(arch.staging_dir, run_id).hold()
     staging.write_meta({"run_id": run_id, "flow_run_id": None, "flow_name": flow_label,
                         "sites": names, "started_at": started, "newsarchive_version": VERSION})
     warc = WarcWriter(arch.warc_dir, prefix=f"newsarchive-{run_id}")
@@ -147,6 +147,10 @@ async def scrape(
                             until=until)
                     for s in selected]
             results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size, skip_known) for r in runs))
+    except BaseException:
+        # Staged batches stay on disk; releasing the lock lets the next run commit them.
+        staging.release()
+        raise
     finally:
         warc.close()
 
@@ -163,6 +167,7 @@ async def scrape(
     try:
         snapshot = commit_staging(con, staging, run_row, stats)
     finally:
+        staging.release()   # committed (directory gone) or not: then the next run recovers it
         con.close()
     dedup.save()   # after the commit: the indexes never get ahead of the lake
     try:

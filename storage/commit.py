@@ -92,6 +92,7 @@ def commit_staging(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[s
         con.execute("ROLLBACK")
         raise
     snapshot = con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()[0]
+    staging.release()
     shutil.rmtree(staging.dir, ignore_errors=True)
     return snapshot
 
@@ -100,8 +101,8 @@ def recover(archive: Archive, con: duckdb.DuckDBPyConnection, *, skip: str | Non
     """Commit staged runs whose process died before their commit. Returns their run ids."""
     recovered = []
     for staging in pending_runs(archive.staging_dir):
-        if staging.dir.name == skip:
-            continue
+        if staging.dir.name == skip or staging.is_alive():
+            continue   # our own run, or one still running in another process
         meta = staging.read_meta() or {"run_id": staging.dir.name}
         already = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [meta["run_id"]]).fetchone()[0]
         if already:  # committed, but the staging directory outlived the commit

@@ -7,7 +7,9 @@ died before its commit is committed by the next run (``recover``).
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -31,6 +33,36 @@ class Staging:
     def __init__(self, staging_root: Path, run_id: str):
         self.run_id = run_id
         self.dir = Path(staging_root) / _SAFE.sub("_", run_id)
+        self._lock_fd: int | None = None
+
+    def hold(self) -> "Staging":
+        """Mark this run as alive for its whole life: an exclusive lock on ``lock`` that the OS
+        drops when the process dies. ``recover`` commits only runs whose lock is free, so a
+        run going on in another process (a backfill beside a scheduled run) is never taken."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.dir / "lock", os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._lock_fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def is_alive(self) -> bool:
+        """Whether some process holds this run's lock (it is still running)."""
+        path = self.dir / "lock"
+        if not path.exists():
+            return False
+        fd = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)   # closing drops the probe's own lock
+        return False
 
     def append(self, table: str, part: str, rows: Iterable[dict[str, Any]]) -> int:
         """Append rows for ``table`` to the part file ``part`` (one per site/batch); flushed on return."""

@@ -1,6 +1,8 @@
 """The archive on real DuckLake files: schema, one snapshot per commit, versions, recovery, read-only."""
 from datetime import datetime, timedelta, timezone
 
+from pathlib import Path
+
 import pytest
 
 from storage.commit import commit_staging, recover
@@ -178,3 +180,36 @@ def test_near_duplicates_are_kept_but_not_in_articles(arch):
     commit(arch, "r2", [dup2], [fetch("https://e/copy", "r2")])
     _, rows = query(arch, "SELECT version, duplicate_of FROM duplicates")
     assert rows == [(2, "https://e/1")]
+
+
+def test_a_run_still_going_in_another_process_is_not_recovered(arch, tmp_path):
+    import subprocess
+    import sys
+    import time
+    st = Staging(arch.staging_dir, "live-run")
+    st.write_meta(run_row("live-run"))
+    st.append("fetch_log", "ex-0", [fetch("https://e/8", "live-run")])
+    # Another process holds the run's lock, as a running flow does.
+    holder = subprocess.Popen([sys.executable, "-c",
+        "import sys, time; sys.path.insert(0, sys.argv[1]); from storage.staging import Staging; "
+        "from pathlib import Path; s = Staging(Path(sys.argv[2]), 'live-run').hold(); print('held', flush=True); "
+        "time.sleep(60)", str(Path(__file__).resolve().parents[1]), str(arch.staging_dir)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        con = arch.connect()
+        try:
+            assert recover(arch, con) == []
+            assert st.is_alive()
+        finally:
+            con.close()
+    finally:
+        holder.kill()
+        holder.wait()
+    # Its process died: now the staged rows are committed.
+    con = arch.connect()
+    try:
+        assert not st.is_alive()
+        assert recover(arch, con) == ["live-run"]
+    finally:
+        con.close()

@@ -19,7 +19,7 @@ are verified by the signature estimate (share of equal minima) against ``thresho
 On-disk format (``save``/``load``), one directory:
   ``meta.json``       {"format": 1, "num_perm", "bands", "shingle", "min_tokens", "seed",
                        "threshold", "minhash": "rensa.RMinHash/<ALGORITHM_VERSION>"}
-  ``seg-NNNNNN.npz``  one per ``save`` call with new documents: ``ids`` (unicode array) and
+  ``seg-<time_ns>-<pid>.npz``  one per ``save`` call with new documents: ``ids`` (unicode array) and
                       ``sig`` (uint32, len(ids) x num_perm) in insertion order. Written to a
                       temporary name and renamed, so a crash never leaves half a segment.
 Segments are only appended; loading reads them in name order.
@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import unicodedata
 from pathlib import Path
 
@@ -213,10 +214,13 @@ class NearDupIndex:
         os.replace(tmp, meta)
         if self._saved == len(self._ids):
             return
-        n = 1 + max((int(p.stem.split("-")[1]) for p in path.glob("seg-*.npz")), default=0)
+        # Named by save time and process, not by a counter: runs in several processes (backfill
+        # chunks on several workers) append segments side by side without overwriting each
+        # other's; name order is save order (and older counter names sort first).
+        name = f"seg-{time.time_ns():020d}-{os.getpid()}"
         rows = self._sig[self._saved:len(self._ids)]
-        seg = path / f"seg-{n:06d}.npz"
-        tmp = path / f".seg-{n:06d}.tmp.npz"
+        seg = path / f"{name}.npz"
+        tmp = path / f".{name}.tmp.npz"
         np.savez(tmp, ids=np.array(self._ids[self._saved:], dtype=str), sig=rows)
         os.replace(tmp, seg)
         self._saved = len(self._ids)

@@ -16,10 +16,12 @@ itself), it only misses matches against that run's articles.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -65,17 +67,51 @@ def load_stories(root: Path, since: datetime | None = None, until: datetime | No
     return StoryIndex.from_json({**meta, "docs": docs})
 
 
-def save_stories(index: StoryIndex, root: Path) -> None:
-    """Rewrite the months the index holds (loaded months are complete, plus new articles);
-    months never loaded stay untouched on disk."""
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock across processes (runs on several workers save side by side)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def save_stories(index: StoryIndex, root: Path, base: dict | None = None) -> None:
+    """Merge this run's story index into the files: per month, the articles on disk plus ours
+    (by article id); term statistics as disk + what this run added since ``base`` (the
+    statistics it loaded). Under a lock, so concurrent runs do not lose each other's work;
+    months never loaded or touched stay as they are."""
     root.mkdir(parents=True, exist_ok=True)
     data = index.to_json()
     by_month: dict[str, list] = defaultdict(list)
     for doc in data.pop("docs"):
         by_month[_month(doc[3])].append(doc)
-    for month, docs in by_month.items():
-        _write_json(root / f"{month}.json", docs)
-    _write_json(root / "meta.json", data)
+    base = base or {"n": 0, "df": {}}
+    with _locked(root / ".lock"):
+        meta_path = root / "meta.json"
+        if meta_path.exists():
+            disk = json.loads(meta_path.read_text("utf-8"))
+            df = Counter(disk["df"])
+            df.update(Counter(data["df"]) - Counter(base["df"]))
+            data["df"] = dict(df)
+            data["n"] = disk["n"] + data["n"] - base["n"]
+        for month, docs in by_month.items():
+            path = root / f"{month}.json"
+            merged = {d[0]: d for d in json.loads(path.read_text("utf-8"))} if path.exists() else {}
+            merged.update((d[0], d) for d in docs)
+            _write_json(path, list(merged.values()))
+        _write_json(meta_path, data)
+
+
+def _stories_base(root: Path) -> dict:
+    meta = root / "meta.json"
+    if not meta.exists():
+        return {"n": 0, "df": {}}
+    data = json.loads(meta.read_text("utf-8"))
+    return {"n": data["n"], "df": data["df"]}
 
 
 @dataclass
@@ -84,19 +120,23 @@ class DedupState:
     neardup: NearDupIndex
     stories: StoryIndex
     boilerplate: BoilerplateLearner
+    stories_base: dict = field(default_factory=lambda: {"n": 0, "df": {}})
 
     @classmethod
     def load(cls, root: Path, *, since: datetime | None = None, until: datetime | None = None) -> "DedupState":
         root = Path(root)
         nd = root / "neardup"
         neardup = NearDupIndex.load(nd) if (nd / "meta.json").exists() else NearDupIndex()
+        base = _stories_base(root / "stories")
         stories = load_stories(root / "stories", since, until)
         bp = root / "boilerplate.json"
         boiler = BoilerplateLearner.from_json(json.loads(bp.read_text("utf-8"))) if bp.exists() else BoilerplateLearner()
-        return cls(root, neardup, stories, boiler)
+        return cls(root, neardup, stories, boiler, base)
 
     def save(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.neardup.save(self.root / "neardup")
-        save_stories(self.stories, self.root / "stories")
+        save_stories(self.stories, self.root / "stories", self.stories_base)
+        self.stories_base = _stories_base(self.root / "stories")
+        # Boilerplate is a learned cache (rebuilt from the next pages anyway): last writer wins.
         _write_json(self.root / "boilerplate.json", self.boilerplate.to_json())

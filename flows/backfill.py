@@ -5,15 +5,24 @@ separate Prefect flow run and a separate archive snapshot) restricted to that
 publication window, with URLs the archive already holds skipped. Killing a
 backfill loses nothing: finished batches are staged on disk and committed by
 the next run, and the rerun does not refetch what is archived.
+
+By default the chunks run one after the other in this process. With
+``deployment`` (e.g. "scrape/scrape-reuters", as `newsarchive serve` registers
+it) every chunk is submitted as a flow run of that deployment, so every worker
+serving it (several `newsarchive serve` processes, or a work pool) shares the
+chunks; this flow waits for them and sums their counters from the archive.
 """
 from __future__ import annotations
 
-from datetime import date
+import asyncio
+from datetime import date, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 
 from crawl.backfill import split_range
+from storage.lake import Archive
+from storage.sql import query
 
 from .progress import report
 from .scrape import BATCH_SIZE, scrape
@@ -30,19 +39,26 @@ async def backfill(
     replay_url: str | None = None,
     delay_s: float | None = None,
     batch_size: int = BATCH_SIZE,
+    deployment: str | None = None,
+    poll_s: float = 2.0,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     chunks = split_range(date_from, date_to, chunk_days, site=site)
-    logger.info("backfill of %s from %s to %s in %d chunk(s) of %d day(s)",
-                site, date_from, date_to, len(chunks), chunk_days)
+    logger.info("backfill of %s from %s to %s in %d chunk(s) of %d day(s)%s", site, date_from, date_to,
+                len(chunks), chunk_days, f" on the workers of {deployment}" if deployment else "")
     report("chunks", total=len(chunks))
+    params = {"sites": [site], "archive": archive, "config_path": config_path, "replay_url": replay_url,
+              "delay_s": delay_s, "batch_size": batch_size, "skip_known": True, "sitemaps_only": True,
+              "flow_label": "backfill"}
+    if deployment:
+        # Unset values are left to the deployment's own defaults (its archive, config, ...).
+        given = {k: v for k, v in params.items() if v is not None}
+        return await _on_workers(deployment, site, chunks, given, archive, poll_s, logger)
     totals: dict[str, int] = {}
     runs = []
     for since, until in chunks:
         result = await scrape.with_options(flow_run_name=f"backfill-{site}-{since:%Y%m%d}-{until:%Y%m%d}")(
-            sites=[site], archive=archive, config_path=config_path, replay_url=replay_url,
-            delay_s=delay_s, batch_size=batch_size, since=since, until=until, skip_known=True, sitemaps_only=True,
-            flow_label="backfill")
+            **params, since=since, until=until)
         for k, v in result["stats"][site].items():
             totals[k] = totals.get(k, 0) + v
         runs.append({"run_id": result["run_id"], "snapshot": result["snapshot"],
@@ -50,3 +66,49 @@ async def backfill(
         report("chunk_done", since=since, until=until, counters=result["stats"][site])
     logger.info("backfill of %s done: %s", site, ", ".join(f"{k}={v}" for k, v in sorted(totals.items())))
     return {"site": site, "chunks": runs, "stats": totals}
+
+
+async def _on_workers(deployment: str, site: str, chunks: list[tuple[datetime, datetime]], params: dict,
+                      archive: str | None, poll_s: float, logger) -> dict[str, Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import arun_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    async with get_client() as client:
+        try:
+            await client.read_deployment_by_name(deployment)
+        except ObjectNotFound:
+            raise ValueError(f"backfill of {site}: no deployment named {deployment!r} on this Prefect server; "
+                             f"start workers with `newsarchive serve --site {site}` (it registers "
+                             f"'scrape/scrape-{site}') and point PREFECT_API_URL at the same server") from None
+    submitted = []
+    for since, until in chunks:
+        fr = await arun_deployment(
+            name=deployment, parameters={**params, "since": since.isoformat(), "until": until.isoformat()},
+            timeout=0, flow_run_name=f"backfill-{site}-{since:%Y%m%d}-{until:%Y%m%d}",
+            idempotency_key=f"backfill-{site}-{since:%Y%m%d}-{until:%Y%m%d}-{archive}", as_subflow=True)
+        submitted.append((fr.id, since, until))
+    pending = {fid: (since, until) for fid, since, until in submitted}
+    failed = []
+    async with get_client() as client:
+        while pending:
+            for fid in list(pending):
+                fr = await client.read_flow_run(fid)
+                if fr.state is not None and fr.state.is_final():
+                    since, until = pending.pop(fid)
+                    if not fr.state.is_completed():
+                        failed.append(f"{since:%Y-%m-%d}..{until:%Y-%m-%d}: {fr.state.name} {fr.state.message or ''}")
+                    report("chunk_done", since=since, until=until, counters={})
+            if pending:
+                await asyncio.sleep(poll_s)
+    ids = [str(fid) for fid, _, _ in submitted]
+    rows = query(Archive(archive), "SELECT r.run_id, s.counter, s.value FROM runs r JOIN run_stats s USING (run_id) "
+                                   f"WHERE s.site = '{site}' AND r.flow_run_id IN ({', '.join(repr(i) for i in ids)})")[1]
+    totals: dict[str, int] = {}
+    for _, counter, value in rows:
+        totals[counter] = totals.get(counter, 0) + value
+    if failed:
+        raise RuntimeError(f"backfill of {site}: {len(failed)} chunk run(s) of {deployment} did not complete "
+                           f"(rerun the same backfill: archived URLs are skipped): " + "; ".join(failed))
+    logger.info("backfill of %s done on workers: %s", site, ", ".join(f"{k}={v}" for k, v in sorted(totals.items())))
+    return {"site": site, "chunks": [{"flow_run_id": i} for i in ids], "stats": totals}

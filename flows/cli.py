@@ -149,10 +149,13 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, delay, max_artic
 @click.option("--replay-articles", default=150, show_default=True, help="Replay corpus size per site.")
 @click.option("--delay", type=float, default=None, help="Override the site's politeness delay (s).")
 @click.option("--batch-size", default=200, show_default=True, help="Pages per task; each finished batch is staged on disk.")
+@click.option("--deployment", default=None, metavar="NAME",
+              help="Run the chunks as flow runs of this deployment (e.g. scrape/scrape-reuters), shared by "
+                   "every worker serving it (`newsarchive serve` on several machines with one archive).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_obj
 def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_articles, delay, batch_size,
-             progress) -> None:
+             deployment, progress) -> None:
     """Fill the archive backwards over a date range, chunk by chunk.
 
     Discovery reads the date-bucketed sitemaps of the range; URLs already in
@@ -163,6 +166,7 @@ def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_arti
     Examples:
       newsarchive backfill --site reuters --from 2022-03-01 --to 2022-03-31
       newsarchive backfill --site almayadeen --from 2020-01-01 --to 2021-12-31 --chunk-days 90 --replay
+      newsarchive backfill --site reuters --from 2019-01-01 --to 2019-12-31 --deployment scrape/scrape-reuters
     """
     cfg = obj.config()
     if site not in cfg.sites:
@@ -187,7 +191,8 @@ def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_arti
             result = asyncio.run(backfill_flow(
                 site=site, date_from=date_from.date(), date_to=date_to.date(), chunk_days=chunk_days,
                 archive=str(obj.archive.root), config_path=obj.config_path,
-                replay_url=srv.url if srv else None, delay_s=delay, batch_size=batch_size))
+                replay_url=srv.url if srv else None, delay_s=delay, batch_size=batch_size,
+                deployment=deployment))
     finally:
         set_reporter(None)
         if srv:

@@ -1,6 +1,8 @@
 """Prefect deployments: one scheduled scrape deployment per site (cron from the site config)."""
 from __future__ import annotations
 
+from prefect.types.entrypoint import EntrypointType
+
 from crawl.config import Config
 
 from .scrape import scrape
@@ -18,5 +20,8 @@ def build_deployments(config: Config, *, archive: str, config_path: str | None =
             name=f"scrape-{name}", cron=site.schedule, parameters=params,
             description=f"Scheduled crawl of {name} ({', '.join(site.domains)})",
             tags=["newsarchive", name],
+            # The installed package's module path, not a file path relative to the current
+            # directory: a worker started anywhere finds the flow.
+            entrypoint_type=EntrypointType.MODULE_PATH,
         ))
     return out

@@ -7,7 +7,9 @@ no article rows (the fetch log still records that they were seen).
 from __future__ import annotations
 
 import json
+import random
 import shutil
+import time
 from typing import Any
 
 import duckdb
@@ -28,8 +30,28 @@ def _reader(files, columns: dict[str, str]) -> str:
 
 
 def commit_staging(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[str, Any],
-                   stats: dict[str, dict[str, int]]) -> int:
-    """Write the staged rows, the run row and its counters in one transaction; returns the snapshot id."""
+                   stats: dict[str, dict[str, int]], *, attempts: int = 8) -> int:
+    """Write the staged rows, the run row and its counters in one transaction; returns the snapshot id.
+
+    Runs in other processes (backfill chunks on several workers, a scheduled run beside a
+    backfill) may commit at the same moment; DuckLake then refuses one commit (a conflict,
+    or its SQLite catalog locked by the other commit).
+    The transaction is recomputed from the staged files and retried: versions are derived in
+    SQL from what is committed, so a retry never writes a row twice.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return _commit_once(con, staging, run, stats)
+        except duckdb.TransactionException as e:
+            # A write-write conflict, or the catalog database locked by the other commit.
+            if attempt == attempts or not any(w in str(e).lower() for w in ("conflict", "locked", "failed to commit")):
+                raise
+            time.sleep(min(0.1 * 2 ** attempt, 3.0) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def _commit_once(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[str, Any],
+                 stats: dict[str, dict[str, int]]) -> int:
     con.execute("BEGIN")
     try:
         fetch_files = staging.files("fetch_log")
@@ -89,7 +111,10 @@ def commit_staging(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[s
                                  "sites": run.get("sites")})])
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass   # a failed COMMIT has already ended the transaction
         raise
     snapshot = con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()[0]
     staging.release()

@@ -1,6 +1,7 @@
 """Backfill: date windows, idempotence with scheduled runs, and resuming after SIGKILL."""
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -109,3 +110,50 @@ def test_backfill_killed_mid_chunk_resumes_without_refetching(prefect_harness, t
     _, rows = query(a, "SELECT count(*) FROM (SELECT url FROM fetch_log WHERE kind = 'article' "
                        "AND outcome = 'fetched' GROUP BY url HAVING count(*) > 1)")
     assert rows == [(0,)], "an URL archived before the kill was fetched again"
+
+
+@pytest.mark.prefect
+async def test_backfill_chunks_are_shared_by_two_serving_workers(prefect_harness, tmp_path):
+    from prefect.settings import get_current_settings
+
+    from flows.backfill import backfill
+    from replay import start_replay
+
+    arch = tmp_path / "a"
+    env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url),
+           "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    workers = [subprocess.Popen([sys.executable, "-m", "flows.cli", "--archive", str(arch), "serve",
+                                 "--site", "reuters"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.exceptions import ObjectNotFound
+        deadline = time.monotonic() + 90
+        async with get_client() as client:      # wait until the workers registered the deployment
+            while True:
+                try:
+                    await client.read_deployment_by_name("scrape/scrape-reuters")
+                    break
+                except ObjectNotFound:
+                    assert time.monotonic() < deadline, "workers did not register scrape/scrape-reuters"
+                    await asyncio.sleep(0.5)
+        corpus = Corpus(seed=23, per_site=200)
+        since = datetime(2020, 1, 1, tzinfo=timezone.utc)
+        until = datetime(2023, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+        want = expected_urls(corpus, "reuters", since, until)
+        with start_replay(seed=23, per_site=200) as srv:
+            result = await backfill(site="reuters", date_from=date(2020, 1, 1), date_to=date(2023, 12, 31),
+                                    chunk_days=366, archive=str(arch), replay_url=srv.url, delay_s=0.0,
+                                    deployment="scrape/scrape-reuters", poll_s=0.5)
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(timeout=30)
+    assert len(result["chunks"]) == 4
+    a = Archive(arch)
+    _, rows = query(a, "SELECT url FROM articles")
+    assert want <= {r[0] for r in rows}
+    _, rows = query(a, "SELECT count(DISTINCT flow_run_id), count(*) FROM runs WHERE flow_name = 'backfill'")
+    assert rows == [(4, 4)], "one archive run (and snapshot) per chunk flow run"
+    assert result["stats"]["new"] >= len(want) and result["stats"].get("failed", 0) == 0

@@ -213,3 +213,26 @@ def test_a_run_still_going_in_another_process_is_not_recovered(arch, tmp_path):
         assert recover(arch, con) == ["live-run"]
     finally:
         con.close()
+
+
+def test_concurrent_commits_all_land(arch):
+    """Three writers committing at once (as runs on several workers do): every run lands."""
+    import threading
+    errors = []
+
+    def writer(i):
+        try:
+            for j in range(4):
+                rid = f"w{i}-{j}"
+                commit(arch, rid, [article(f"https://e/{rid}", "body", rid)], [fetch(f"https://e/{rid}", rid)])
+        except Exception as e:   # pragma: no cover - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert query(arch, "SELECT count(*) FROM runs")[1] == [(12,)]
+    assert query(arch, "SELECT count(*), count(DISTINCT url) FROM articles")[1] == [(12, 12)]

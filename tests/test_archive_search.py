@@ -1,4 +1,5 @@
 """Full-text search: derived index file, incremental refresh by snapshot, BM25 hits with snippets."""
+import random
 from datetime import date, timedelta
 
 import pytest
@@ -7,6 +8,7 @@ from click.testing import CliRunner
 import storage.search as search_mod
 from archive_builders import article, build_news_archive, commit_run
 from storage.compact import compact
+from storage.lake import Archive
 from storage.search import SearchError, index_path, refresh_index, search, snippet
 from test_archive_snapshots import group
 
@@ -105,3 +107,48 @@ def test_cli_search(news):
     assert "2022-03-10" in out.output and "(2 rows)" in out.output
     none = runner.invoke(group(), ["--archive", str(arch.root), "search"])
     assert none.exit_code == 1 and "no query" in none.output
+
+
+def _match_bm25_top(arch, query, limit=10):
+    """Reference ranking: fts's own match_bm25 over every segment (what search did before)."""
+    con = search_mod._open_index(arch)
+    try:
+        parts = [f"""SELECT url, score FROM (SELECT url, fts_main_{seg}.match_bm25(url, '{query}',
+                     fields := 'title,body') AS score FROM {seg}) WHERE score IS NOT NULL"""
+                 for seg in search_mod._segments(con, db="search")]
+        return con.execute(" UNION ALL ".join(parts) + " QUALIFY row_number() OVER (PARTITION BY url "
+                           f"ORDER BY score DESC) = 1 ORDER BY score DESC, url LIMIT {limit}").fetchall()
+    finally:
+        con.close()
+
+
+def test_ranking_is_fts_match_bm25s_over_sorted_postings(tmp_path):
+    arch = Archive(tmp_path / "archive")
+    arch.init()
+    rng = random.Random(5)
+    vocab = ["minister", "talks", "ceasefire", "sanctions", "oil", "summit", "Erdoğan", "market", "rates",
+             "grain", "deal", "troops", "border", "election", "votes", "Lavrov", "Kuleba", "Antalya"]
+
+    def text(n):
+        return " ".join(rng.choice(vocab) for _ in range(n))
+    commit_run(arch, "run-1", [article(f"https://reuters.example/{i}", title=text(5), body=text(rng.randint(5, 80)),
+                                       site=rng.choice(["reuters", "almayadeen"])) for i in range(120)])
+    refresh_index(arch)
+    # A second segment that also replaces articles of the first (deleted rows there).
+    commit_run(arch, "run-2", [article(f"https://reuters.example/{i}", title=text(5), body=text(30))
+                               for i in range(0, 200, 7)])
+    assert refresh_index(arch).segments == 2
+    for query in ("lavrov kuleba", "Erdogan talks", "sanctioned ministers", "grain deals border"):
+        expected = _match_bm25_top(arch, query)
+        got = search(arch, query, limit=10)
+        assert len(got) == len(expected) == 10
+        assert [(h.url, round(h.score, 9)) for h in got] == [(u, round(s, 9)) for u, s in expected], query
+    # What the speed relies on: each segment's postings sorted by term, and an index on url.
+    con = search_mod._open_index(arch)
+    try:
+        for seg in search_mod._segments(con, db="search"):
+            termids = [r[0] for r in con.execute(f"SELECT termid FROM fts_main_{seg}.terms").fetchall()]
+            assert termids == sorted(termids)
+        assert con.execute("SELECT count(*) FROM duckdb_indexes() WHERE index_name LIKE 'seg%url'").fetchone()[0] == 2
+    finally:
+        con.close()

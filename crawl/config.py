@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_CONFIG = "sites.toml (embedded default)"
 ENV_CONFIG = "NEWSARCHIVE_CONFIG"
+PAGE = "{page}"     # the page-number placeholder of archive_pages URLs
 
 
 class ConfigError(ValueError):
@@ -60,6 +61,9 @@ class SiteConfig:
     politeness: Politeness = field(default_factory=Politeness)
     max_articles: int | None = None   # cap per run (None: everything discovered)
     lookback_days: int | None = None  # only sitemaps/entries changed in the last N days (None: all)
+    # Backfill only: listing URLs with a {page} placeholder that page back in time (crawl/pagination.py).
+    archive_pages: tuple[str, ...] = ()
+    max_archive_pages: int = 200      # listing pages fetched per archive listing per run (a safety cap)
 
     def owns(self, url: str) -> bool:
         host = (urlsplit(url).hostname or "").lower()
@@ -180,13 +184,19 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
         politeness=politeness,
         max_articles=body.get("max_articles"),
         lookback_days=body.get("lookback_days"),
+        archive_pages=tuple(_str_list(body, "archive_pages", source, where)),
+        max_archive_pages=body.get("max_archive_pages", 200),
     )
-    for key in ("start_pages", "feeds", "sitemaps"):
+    for key in ("start_pages", "feeds", "sitemaps", "archive_pages"):
         for url in getattr(site, key):
-            parts = urlsplit(url)
+            if key == "archive_pages" and PAGE not in url:
+                raise ConfigError(f"{source}: {where} archive_pages entry {url!r} has no {PAGE} placeholder; "
+                                  f"put {PAGE} where the page number goes, e.g. 'https://{domains[0]}/news?page={PAGE}'")
+            fetched = url.replace(PAGE, "1")   # check the URL that will be fetched, not the template
+            parts = urlsplit(fetched)
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigError(f"{source}: {where} {key} entry {url!r} is not an http(s) URL")
-            if not site.owns(url):
+            if not site.owns(fetched):
                 raise ConfigError(f"{source}: {where} {key} entry {url!r} is outside the site's domains "
                                   f"{list(domains)}; add its host to domains or remove it")
     if not (site.start_pages or site.feeds or site.sitemaps):
@@ -197,7 +207,7 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
         raise ConfigError(f"{source}: {where} timezone {site.timezone!r} is not an IANA zone "
                           f"(e.g. 'Asia/Beirut', 'UTC')") from None
     _check_cron(site.schedule, source, where)
-    for key in ("max_articles", "lookback_days"):
+    for key in ("max_articles", "lookback_days", "max_archive_pages"):
         value = getattr(site, key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             raise ConfigError(f"{source}: {where} {key} must be a positive integer")

@@ -1,11 +1,12 @@
-"""URL discovery for one site: sitemaps (indexes, urlsets, Google News), feeds, start pages.
+"""URL discovery for one site: sitemaps (indexes, urlsets, Google News), feeds, start pages,
+and for backfills (``paginate=True``) archive/section listings paged back in time.
 
 Public API::
 
     from crawl.discovery import discover, DiscoveredUrl, DiscoveryResult
     result = await discover(site, fetcher, extractor, since=last_run, max_urls=500)
     result.urls      # [DiscoveredUrl(url, source, lastmod, title)], newest first, unknown dates last
-    result.pages     # every FetchResult made (sitemaps, feeds, start pages), in a stable order
+    result.pages     # every FetchResult made (sitemaps, feeds, start pages, archive pages), in a stable order
     result.errors    # "SITE: KIND URL failed: reason" for each unreadable sitemap/feed/page
     result.counts    # Counter: urls per source, sitemaps_read, sitemaps_skipped, ...
 
@@ -25,7 +26,9 @@ Rules:
   carry no date; start-page links carry no date and are always kept;
 - only http(s) URLs the site owns are kept; URLs are normalized (fragment
   dropped, host lowercased) and deduplicated: the first source wins (sitemaps,
-  then feeds, then start pages), the newest lastmod and the first title are kept;
+  then feeds, then start pages, then archive pages), the newest lastmod and the first title are kept;
+- ``paginate=True`` (backfills) also walks ``site.archive_pages`` (crawl/pagination.py: source
+  "archive-page", dated by the listing item; only in-window or undated items);
 - the result is sorted newest first and cut to ``max_urls`` (default ``site.max_articles``).
 """
 from __future__ import annotations
@@ -42,6 +45,7 @@ from urllib.parse import urlsplit
 from .config import SiteConfig
 from .feeds import parse_feed
 from .links import article_links, normalize_url
+from .pagination import archive_links
 from .sitemaps import DiscoveryError, SitemapEntry, parse_sitemap
 
 # A year and month in a sitemap URL: sitemap-2024-3.xml, /sitemap/2024-03/, 2024/03.
@@ -58,7 +62,7 @@ UTC = timezone.utc
 MAX_SITEMAP_DEPTH = 3          # configured sitemap = level 0; index -> index -> urlset fits
 MAX_SITEMAPS_PER_RUN = 200
 
-SOURCES = ("news-sitemap", "sitemap", "feed", "page")
+SOURCES = ("news-sitemap", "sitemap", "feed", "page", "archive-page")
 
 __all__ = ["discover", "DiscoveredUrl", "DiscoveryResult", "DiscoveryError",
            "MAX_SITEMAP_DEPTH", "MAX_SITEMAPS_PER_RUN"]
@@ -67,7 +71,7 @@ __all__ = ["discover", "DiscoveredUrl", "DiscoveryResult", "DiscoveryError",
 @dataclass
 class DiscoveredUrl:
     url: str
-    source: str                          # "sitemap" | "news-sitemap" | "feed" | "page"
+    source: str                          # "sitemap" | "news-sitemap" | "feed" | "page" | "archive-page"
     lastmod: datetime | None = None      # aware UTC
     title: str | None = None
 
@@ -286,6 +290,12 @@ class _Run:
             found.extend(DiscoveredUrl(url=u, source="page") for u in links)
         return found, pages
 
+    async def archive(self) -> tuple[list[DiscoveredUrl], list[Any]]:
+        res = await archive_links(self.site, self.fetcher, self.extractor, since=self.since, until=self.until)
+        self.errors.extend(res.errors)
+        self.counts.update(res.counts)
+        return [DiscoveredUrl(url=x.url, source="archive-page", lastmod=x.published) for x in res.links], res.pages
+
 
 def _merge(site: SiteConfig, candidates: Iterable[DiscoveredUrl], counts: Counter) -> list[DiscoveredUrl]:
     merged: dict[str, DiscoveredUrl] = {}
@@ -310,7 +320,8 @@ async def discover(site: SiteConfig, fetcher, extractor: "Extractor", *,
                    since: datetime | None = None, until: datetime | None = None,
                    max_urls: int | None = None,
                    max_sitemap_depth: int = MAX_SITEMAP_DEPTH,
-                   max_sitemaps: int = MAX_SITEMAPS_PER_RUN) -> DiscoveryResult:
+                   max_sitemaps: int = MAX_SITEMAPS_PER_RUN,
+                   paginate: bool = False) -> DiscoveryResult:
     """Discover article URLs for ``site``; never raises for per-URL failures (see module doc)."""
     since = _aware(since, "since")
     until = _aware(until, "until")
@@ -319,11 +330,16 @@ async def discover(site: SiteConfig, fetcher, extractor: "Extractor", *,
     if max_urls is not None and max_urls < 0:
         raise ValueError(f"discover({site.name!r}): max_urls must be >= 0, got {max_urls}")
     run = _Run(site, fetcher, extractor, since, until, max_sitemap_depth, max_sitemaps)
-    (sm_urls, sm_pages), (feed_urls, feed_pages), (page_urls, page_pages) = await asyncio.gather(
-        run.sitemaps(), run.feeds(), run.start_pages())
+    sources = [run.sitemaps(), run.feeds(), run.start_pages()]
+    if paginate and site.archive_pages:
+        # Only then: one more task changes the fetch interleaving of every other run, which
+        # first-seen choices downstream (near-duplicates fetched in one batch) are sensitive to.
+        sources.append(run.archive())
+    (sm_urls, sm_pages), (feed_urls, feed_pages), (page_urls, page_pages), *rest = await asyncio.gather(*sources)
+    arc_urls, arc_pages = rest[0] if rest else ([], [])
 
     counts = run.counts
-    urls = _merge(site, [*sm_urls, *feed_urls, *page_urls], counts)
+    urls = _merge(site, [*sm_urls, *feed_urls, *page_urls, *arc_urls], counts)
     # Newest first, unknown dates last; ties keep discovery order (sorted() is stable).
     urls.sort(key=lambda u: (u.lastmod is None, -u.lastmod.timestamp() if u.lastmod else 0.0))
     counts["discovered"] = len(urls)
@@ -333,7 +349,7 @@ async def discover(site: SiteConfig, fetcher, extractor: "Extractor", *,
         urls = urls[:limit]
     for u in urls:
         counts[u.source] += 1
-    result = DiscoveryResult(site=site.name, urls=urls, pages=[*sm_pages, *feed_pages, *page_pages],
+    result = DiscoveryResult(site=site.name, urls=urls, pages=[*sm_pages, *feed_pages, *page_pages, *arc_pages],
                              errors=run.errors, counts=counts)
     log.info("%s: discovered %d URLs (%s); %d errors", site.name, len(urls),
              ", ".join(f"{s}={counts[s]}" for s in SOURCES if counts[s]) or "none", len(run.errors))

@@ -47,6 +47,7 @@ class SiteRun:
     health: SiteHealth | None = None
     since: object = None          # datetime | None: discovery window (lookback / backfill)
     until: object = None
+    paginate: bool = False        # backfill: also walk the site's archive_pages back in time
     # BREAKING items seen this run: key -> [text, first_seen, last_seen, times_seen, first_url]
     ticker: dict[str, list] = field(default_factory=dict)
     dedup: DedupState | None = None   # near-duplicate, story and boilerplate indexes (shared by sites)
@@ -94,7 +95,7 @@ def article_row(run: SiteRun, art: Article, r: FetchResult, chash: str) -> dict[
 
 async def discover_urls(run: SiteRun, *, max_urls: int | None = None) -> list[DiscoveredUrl]:
     result = await discover(run.site, run.fetcher, run.extractor, since=run.since, until=run.until,
-                            max_urls=max_urls or run.site.max_articles)
+                            max_urls=max_urls or run.site.max_articles, paginate=run.paginate)
     rows = []
     for page in result.pages:
         kind = _discovery_kind(run.site, page.url)

@@ -109,9 +109,10 @@ async def scrape(
     selected = [config.site(n) for n in names]
     if sitemaps_only:
         for s in selected:
-            if not s.sitemaps:
-                raise ConfigError(f"{config.source}: [sites.{s.name}] has no sitemaps; a backfill discovers "
-                                  f"old articles through date-bucketed sitemaps: add the site's sitemap index")
+            if not (s.sitemaps or s.archive_pages):
+                raise ConfigError(f"{config.source}: [sites.{s.name}] has no sitemaps and no archive_pages; a "
+                                  f"backfill discovers old articles through date-bucketed sitemaps and paginated "
+                                  f"archive listings: add the site's sitemap index or archive_pages")
         selected = [dataclasses.replace(s, start_pages=(), feeds=()) for s in selected]
 
     arch = Archive(archive)
@@ -144,7 +145,7 @@ async def scrape(
                             extractor=extractors.registry.get(s.extractor),
                             staging=staging, state=state, health_settings=config.health, dedup=dedup,
                             since=since or (started - timedelta(days=s.lookback_days) if s.lookback_days else None),
-                            until=until)
+                            until=until, paginate=sitemaps_only)
                     for s in selected]
             results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size, skip_known) for r in runs))
     except BaseException:

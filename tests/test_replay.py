@@ -101,6 +101,24 @@ def test_sitemaps_list_every_article_once(srv, corpus, site, host, index):
         assert "/sitemaps/all/sitemap-2022-3.xml" in [path_of(s.find(f"{SM}loc").text) for s in children]
 
 
+@pytest.mark.parametrize("host, path, item", [(AM, "/news/politics?page=2", "li.news-item"),
+                                              (RT, "/world/?page=2", 'li[data-testid="MediaStoryCard"]')])
+def test_listing_items_carry_one_machine_readable_date(srv, corpus, host, path, item):
+    from datetime import datetime
+
+    from selectolax.lexbor import LexborHTMLParser
+    items = LexborHTMLParser(get(srv, host, path).text).css(item)
+    assert len(items) == 30
+    dates = []
+    for li in items:
+        (a,), (t,) = li.css("a[href]"), li.css("time[datetime]")
+        url = a.attributes["href"] if a.attributes["href"].startswith("http") else f"https://{host}{a.attributes['href']}"
+        hit = corpus.locate(url)
+        dates.append(datetime.fromisoformat(t.attributes["datetime"]))
+        assert dates[-1] == corpus.headline(hit[0], hit[1])[2]
+    assert dates == sorted(dates, reverse=True)     # newest first
+
+
 def test_reuters_captured_pages_served_and_listed(srv):
     r = get(srv, RT, "/article/us-awards-sag-idUSKBN1ZI0EH")
     if r.status_code == 404:

@@ -70,9 +70,9 @@ def _cards(teasers: list[Teaser], cls: str) -> str:
         for t in teasers)
 
 
-def _when(dt) -> str:
+def _when(dt, shown: str = "%d %b %Y %H:%M") -> str:
     local = dt.astimezone(BEIRUT)
-    return f'<time datetime="{local.isoformat()}">{local:%d %b %Y %H:%M}</time>'
+    return f'<time datetime="{local.isoformat()}">{local.strftime(shown)}</time>'
 
 
 def render_article(a: CorpusArticle, ticker: list[str], most_read: list[Teaser], read_next: list[Teaser],
@@ -183,11 +183,13 @@ def _render_redesign(a: CorpusArticle, ticker: list[str], amp: bool) -> str:
 
 
 def render_listing(heading: str, teasers: list[tuple[Teaser, str]], ticker: list[str], next_href: str | None) -> str:
-    """Home/section page: chrome + newest-first article links (href may be a tracking/AMP variant)."""
+    """Home/section page: chrome + newest-first article links (href may be a tracking/AMP variant).
+
+    Each item carries its publication time in ``<time datetime>`` so a backfill can page back to a window."""
     items = "".join(
         f'<li class="news-item"><a href="{esc(_rel(href))}"><h3 class="news-title">{esc(t.title)}</h3></a>'
         f'<span class="news-section">{esc(t.section)}</span>'
-        f'<span class="news-date">{t.published.astimezone(BEIRUT):%d %b %Y}</span></li>' for t, href in teasers)
+        f'<span class="news-date">{_when(t.published, "%d %b %Y")}</span></li>' for t, href in teasers)
     nxt = f'<a class="next-page" rel="next" href="{esc(next_href)}">More</a>' if next_href else ""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{esc(heading)} | Al Mayadeen '
             f'English</title></head><body>{_header()}\n{_ticker(ticker)}\n<main><h1 class="page-title">'

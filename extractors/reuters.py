@@ -27,7 +27,7 @@ from .base import Article, Extractor, Image
 from .dates import parse_datetime
 from .text import Page, dedupe, first, ld_image, ld_people, node_text, norm, split_list, strip_by
 
-_ARTICLE_PATH = re.compile(r"^/(?:[a-z0-9-]+/)+[a-z0-9%._~-]+-\d{4}-\d{2}-\d{2}/?$", re.I)
+_ARTICLE_PATH = re.compile(r"^/(?:[a-z0-9-]+/)+[a-z0-9%._~:-]+-\d{4}-\d{2}-\d{2}/?$", re.I)   # slugs may keep ":"
 _LEGACY_PATH = re.compile(r"^/article/(?:[a-z0-9-]+/)*[a-z0-9%._~-]*id[A-Z0-9]{6,}/?$", re.I)
 _UPPER = r"[^\W\d_a-z]"   # a letter other than ASCII lower case ("BOGOTÁ"); case checked after the match
 _DATELINE = re.compile(

@@ -42,9 +42,12 @@ def commit_staging(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[s
     for attempt in range(1, attempts + 1):
         try:
             return _commit_once(con, staging, run, stats)
-        except duckdb.TransactionException as e:
-            # A write-write conflict, or the catalog database locked by the other commit.
-            if attempt == attempts or not any(w in str(e).lower() for w in ("conflict", "locked", "failed to commit")):
+        except duckdb.Error as e:
+            # A write-write conflict, or the catalog database locked by the other commit (DuckDB
+            # reports some of these as "cannot rollback - no transaction is active").
+            retryable = isinstance(e, duckdb.TransactionException) or any(
+                w in str(e).lower() for w in ("conflict", "locked"))
+            if attempt == attempts or not retryable:
                 raise
             time.sleep(min(0.1 * 2 ** attempt, 3.0) * (0.5 + random.random()))
     raise AssertionError("unreachable")

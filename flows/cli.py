@@ -204,6 +204,42 @@ def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_arti
 
 
 @cli.command()
+@click.option("--site", "sites_", multiple=True, metavar="NAME", help="Site to re-extract (repeatable; default: all).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Only pages fetched on or after this day (YYYY-MM-DD, UTC).")
+@click.pass_obj
+def reextract(obj: Ctx, sites_, since) -> None:
+    """Re-run the current extractors over the raw WARC archive (no network).
+
+    New article versions are written only where the extracted record changed,
+    with the extractor version that made them; one snapshot for the whole run.
+    After fixing an extractor (say, for a site's new markup), this recovers the
+    pages archived while it was broken.
+
+    \b
+    Examples:
+      newsarchive reextract --site almayadeen --since 2026-11-01
+      newsarchive reextract
+    """
+    cfg = obj.config()
+    for name in sites_:
+        if name not in cfg.sites:
+            fail(f"no site named {name!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))}")
+    if not obj.archive.exists():
+        fail(f"no archive at {obj.archive.root}; nothing to re-extract (run `newsarchive run` first)")
+    from collections import Counter
+
+    from flows.reextract import reextract_flow
+    from flows.report import text_table
+    from datetime import timezone as _tz
+    result = asyncio.run(reextract_flow(sites=list(sites_) or None,
+                                        since=since.replace(tzinfo=_tz.utc) if since else None,
+                                        archive=str(obj.archive.root), config_path=obj.config_path))
+    click.echo(f"re-extraction {result['run_id']} -> snapshot {result['snapshot']}")
+    click.echo(text_table({k: Counter(v) for k, v in result["stats"].items()}))
+
+
+@cli.command()
 @click.argument("sql", required=False)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--write", is_flag=True, help="Open the archive read-write (default: read-only).")

@@ -104,3 +104,44 @@ async def test_redesigned_site_raises_a_drift_alarm_and_loses_nothing(prefect_ha
     async with get_client() as client:
         arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["scrape-run-stats"])))
     assert any(result["run_id"] in (a.data or "") and "# Extraction drift" in (a.data or "") for a in arts)
+
+
+async def test_reextract_recovers_the_pages_of_a_broken_extractor(prefect_harness, tmp_path, monkeypatch):
+    """The drift scenario: the site extractor breaks (returns no body), the run raises the alarm and
+    stores the generic fallback; once the extractor is fixed, `reextract` (no network) writes the
+    site extractor's records for every page of the broken period."""
+    import extractors
+    from flows.reextract import reextract_flow
+    from flows.scrape import scrape
+    from replay import start_replay
+
+    am = extractors.registry.get("almayadeen")
+    real_parse = type(am).parse
+
+    def broken(self, html, url):
+        art = real_parse(self, html, url)
+        art.body = ""            # "the site changed its markup": no body found any more
+        return art
+    monkeypatch.setattr(type(am), "parse", broken)
+    arch = Archive(tmp_path / "archive")
+    with start_replay(seed=12, per_site=15) as srv:
+        state = await scrape(archive=str(arch.root), replay_url=srv.url, delay_s=0.0,
+                             sites=["almayadeen"], return_state=True)
+    assert state.name == "Drift"
+    _, rows = query(arch, "SELECT count(*) FROM articles WHERE list_contains(quality, "
+                          "'fallback:generic(from almayadeen)')")
+    broken_pages = rows[0][0]
+    assert broken_pages >= 15
+
+    monkeypatch.setattr(type(am), "parse", real_parse)   # the fix
+    result = await reextract_flow(sites=["almayadeen"], archive=str(arch.root))
+    assert result["stats"]["almayadeen"]["changed"] == broken_pages
+    _, rows = query(arch, "SELECT count(*) FROM articles WHERE extractor = 'almayadeen' AND version = 2 "
+                          "AND list_contains(changed, 'body')")
+    assert rows[0][0] == broken_pages
+    _, rows = query(arch, f"SELECT body FROM articles WHERE url = '{AM_SEED}'")
+    assert rows and rows[0][0].startswith("The foreign ministers of Russia and Ukraine have arrived in Turkey")
+    # Nothing changed: a second re-extraction writes nothing.
+    again = await reextract_flow(sites=["almayadeen"], archive=str(arch.root))
+    assert again["stats"]["almayadeen"].get("changed", 0) == 0
+    assert again["stats"]["almayadeen"]["unchanged"] == again["stats"]["almayadeen"]["pages"]

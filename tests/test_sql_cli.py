@@ -12,7 +12,7 @@ from storage.lake import Archive
 from storage.sql import format_result, shell
 
 COMMANDS = ["sites", "run", "sql", "serve", "replay", "extract", "backfill",
-            "snapshots", "export", "compact", "search"]
+            "snapshots", "export", "compact", "search", "reextract"]
 
 
 def test_format_table_csv_json():
@@ -72,3 +72,10 @@ def test_console_script_entry_point():
     r = subprocess.run([sys.executable, "-m", "flows.cli", "sites"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "english.almayadeen.net" in r.stdout and "Asia/Beirut" in r.stdout
+
+
+def test_reextract_without_archive_says_what_to_do(tmp_path):
+    r = CliRunner().invoke(cli, ["--archive", str(tmp_path / "none"), "reextract", "--site", "reuters"])
+    assert r.exit_code == 1 and "nothing to re-extract (run `newsarchive run` first)" in r.output
+    r = CliRunner().invoke(cli, ["reextract", "--site", "bbc"])
+    assert r.exit_code == 1 and "no site named 'bbc'" in r.output

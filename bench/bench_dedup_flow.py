@@ -74,19 +74,8 @@ def main() -> None:
                                         "AND outcome IN ('fetched', 'not_modified')")}
     exact_recall = len(set(urls) & fetched_articles) / max(len(fetched_articles), 1)
 
-    def root(u):
-        for _ in range(5):
-            parent = truths.get(u, {}).get("duplicate_of") or truths.get(u, {}).get("syndicated_from")
-            if not parent or parent == u:
-                return u
-            u = parent
-        return u
-    clusters: dict[str, int] = {}
-    for u in truths:
-        clusters[root(u)] = clusters.get(root(u), 0) + 1
-    expected = sum(k - 1 for k in clusters.values())
-    predicted = q("SELECT url, duplicate_of FROM duplicates")
-    right = sum(1 for u, d in predicted if root(u) == root(d))
+    from replay.groundtruth import near_dup_scores
+    near_precision, near_recall, expected = near_dup_scores(truths, q("SELECT url, duplicate_of FROM duplicates"))
 
     want_rev = {u for u, t in revised.items() if (t.get("revision") or 1) >= 2}
     versions = dict((u, v) for u, v in q("SELECT url, max(version) FROM article_versions GROUP BY url"))
@@ -107,8 +96,8 @@ def main() -> None:
         "exact_dup_precision": round(exact_precision, 4),
         "exact_dup_recall": round(exact_recall, 4),
         "near_dup_links_expected": expected,
-        "near_dup_precision": round(right / max(len(predicted), 1), 4),
-        "near_dup_recall": round(right / max(expected, 1), 4),
+        "near_dup_precision": round(near_precision, 4),
+        "near_dup_recall": round(near_recall, 4),
         "revisions_expected": len(want_rev),
         "revisions_with_version_2": rev_right,
         "unexpected_revisions": rev_wrong,

@@ -8,6 +8,7 @@ import pytest
 
 from pipeline_helpers import crawl_once
 from replay import Knobs, start_replay
+from replay.groundtruth import near_dup_scores
 from storage.lake import Archive
 from storage.sql import query
 
@@ -67,25 +68,11 @@ def test_near_duplicates_precision_and_recall(crawled):
     site). A link u -> d is right when both are in one cluster; each cluster of k crawled copies
     should yield k - 1 links (every copy but the first seen)."""
     arch, truths = crawled["arch"], crawled["truth"]
-    def root(url):   # follow copy -> original links to the cluster's original
-        for _ in range(5):
-            t = truths.get(url, {})
-            parent = t.get("duplicate_of") or t.get("syndicated_from")
-            if not parent or parent == url:
-                return url
-            url = parent
-        return url
-    clusters: dict[str, int] = {}
-    for url in truths:
-        clusters[root(url)] = clusters.get(root(url), 0) + 1
-    expected_links = sum(k - 1 for k in clusters.values())
     predicted = table(arch, "SELECT url, duplicate_of FROM duplicates")
-    right = [(u, d) for u, d in predicted if root(u) == root(d)]
-    assert expected_links >= 20
-    precision = len(right) / len(predicted)
-    recall = len(right) / expected_links
-    assert precision >= 0.99, (precision, [p for p in predicted if p not in right][:5])
-    assert recall >= 0.97, (recall, len(right), expected_links)
+    precision, recall, expected = near_dup_scores(truths, predicted)
+    assert expected >= 20
+    assert precision >= 0.99, precision
+    assert recall >= 0.97, (recall, expected)
     # Copies are kept (article_versions, duplicates) but never shown in articles.
     shown = {u for (u,) in table(arch, "SELECT url FROM articles")}
     assert not shown & {u for u, _ in table(arch, "SELECT url, duplicate_of FROM duplicates")}

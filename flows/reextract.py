@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -40,6 +41,6 @@ async def reextract_flow(sites: list[str] | None = None, since: datetime | None 
     logger.info("re-extraction %s committed as snapshot %s\n%s", run_id, snapshot, text_table(stats))
     try:
         refresh_index(arch)
-    except SearchError as e:
+    except (SearchError, OSError, duckdb.Error) as e:   # derived index: the next refresh catches up
         logger.warning("search index not refreshed: %s; run `newsarchive search --refresh`", e)
     return {"run_id": run_id, "snapshot": snapshot, "stats": {k: dict(v) for k, v in stats.items()}}

@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -173,7 +174,7 @@ async def scrape(
     dedup.save()   # after the commit: the indexes never get ahead of the lake
     try:
         logger.info("search index: %s", refresh_index(arch))
-    except SearchError as e:   # the archive is committed; a stale index is fixed by the next refresh
+    except (SearchError, OSError, duckdb.Error) as e:   # the archive is committed; the derived index catches up next time
         logger.warning("search index not refreshed: %s; run `newsarchive search --refresh`", e)
 
     table = text_table(stats)

@@ -159,7 +159,18 @@ def _attach_index(lake: duckdb.DuckDBPyConnection, path: Path) -> None:
 
 
 def refresh_index(archive: Archive, *, full: bool = False) -> RefreshReport:
-    """Bring ``<archive>/search.duckdb`` up to the lake's latest snapshot (incrementally when possible)."""
+    """Bring ``<archive>/search.duckdb`` up to the lake's latest snapshot (incrementally when possible).
+
+    One refresh at a time per archive (runs on several workers finish side by side): the
+    others wait for the lock, then find the index up to date or refresh only what is left."""
+    import fcntl
+    archive.root.mkdir(parents=True, exist_ok=True)
+    with open(archive.root / "search.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _refresh_index(archive, full=full)
+
+
+def _refresh_index(archive: Archive, *, full: bool = False) -> RefreshReport:
     started = time.monotonic()
     lake = archive.connect(read_only=True)
     try:

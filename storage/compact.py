@@ -15,7 +15,6 @@ snapshot contains:
 """
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -95,28 +94,9 @@ def snapshots_to_expire(snapshots: list[tuple[int, datetime]], *, keep_days: int
     return [sid for sid, _ in ordered if sid not in keep]
 
 
-def ensure_wal(archive: Archive) -> str:
-    """Put the SQLite catalog in WAL mode (persistent; idempotent); returns the journal mode now in force.
-
-    In SQLite's default rollback-journal mode a reader's shared lock makes the
-    writer's COMMIT fail with "database is locked" (and readers fail while it
-    commits); with WAL, readers and one writer proceed together, so `sql` keeps
-    answering while a compaction or a run commits.
-    """
-    if not archive.exists():
-        raise ArchiveError(f"no archive at {archive.root} (missing {archive.catalog.name}); run `newsarchive run` first")
-    con = sqlite3.connect(archive.catalog, timeout=30)
-    try:
-        return con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    except sqlite3.OperationalError:  # busy: keep the current mode, the compaction still runs
-        return con.execute("PRAGMA journal_mode").fetchone()[0]
-    finally:
-        con.close()
-
-
 def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
             keep_last: int | None = DEFAULT_KEEP_LAST, grace: timedelta = DEFAULT_GRACE) -> CompactReport:
-    ensure_wal(archive)
+    archive.ensure_wal()
     con = archive.connect()
     try:
         before = _row_counts(con)

@@ -111,12 +111,27 @@ class Archive:
             version = migrate(con)
         finally:
             con.close()
-        # WAL: readers (`newsarchive sql`) and a committing run no longer block each other
-        # ("database is locked"); the setting persists in the catalog file.
-        import sqlite3
-        with sqlite3.connect(self.catalog) as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        self.ensure_wal()
         return version
+
+    def ensure_wal(self) -> str:
+        """Put the SQLite catalog in WAL mode (persistent, idempotent); returns the mode in force.
+
+        In SQLite's default rollback-journal mode a reader's shared lock makes a writer's
+        COMMIT fail with "database is locked"; with WAL, `newsarchive sql` keeps answering
+        while a run or a compaction commits.
+        """
+        import sqlite3
+        if not self.exists():
+            raise ArchiveError(f"no archive at {self.root} (missing {self.catalog.name}); "
+                               f"run `newsarchive run` first")
+        db = sqlite3.connect(self.catalog, timeout=30)
+        try:
+            return db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError:   # busy: keep the current mode, the caller still works
+            return db.execute("PRAGMA journal_mode").fetchone()[0]
+        finally:
+            db.close()
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

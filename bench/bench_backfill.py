@@ -46,16 +46,26 @@ def main() -> None:
     proc = psutil.Process()
     rss: list[int] = []
     pages = {"n": 0}
+    phases: list[dict] = []
+    t_start = time.perf_counter()
 
     def on_event(event: str, data: dict) -> None:
         if event == "batch":
             pages["n"] += data["pages"]
+        elif event == "discovered":
+            print(f"  discovered {data['urls']} new URLs at {time.perf_counter() - t_start:.0f} s",
+                  file=sys.stderr, flush=True)
+        elif event == "timings":
+            phases.append(data["timings"])
+            print("  phases (s): " + ", ".join(f"{k} {v}" for k, v in data["timings"].items()),
+                  file=sys.stderr, flush=True)
         elif event == "chunk_done":
             rss.append(proc.memory_info().rss // 2**20)
             print(f"chunk {data['since']:%Y-%m-%d}..{data['until']:%Y-%m-%d}: pages so far {pages['n']}, "
                   f"RSS {rss[-1]} MiB", file=sys.stderr, flush=True)
 
     archive = Path(args.archive or tempfile.mkdtemp(prefix="newsarchive-backfill-")) / "archive"
+    archive.parent.mkdir(parents=True, exist_ok=True)
     cfg = archive.parent / "sites.toml"
     cfg.write_text(_bench_config(args.concurrency), "utf-8")
     srv = ReplayProcess(args.articles, seed=13)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -19,6 +20,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
+from prefect.utilities.annotations import quote
 
 import extractors
 from crawl.config import Config, ConfigError, load_config
@@ -41,19 +43,22 @@ VERSION = "0.1.0"
 BATCH_SIZE = 200
 
 
-@task(name="discover", cache_policy=NO_CACHE, task_run_name="discover-{run.site.name}")
-async def discover_task(run: SiteRun, max_urls: int | None) -> list[str]:
+# Tasks get the SiteRun wrapped in prefect's ``quote``: otherwise Prefect walks every
+# parameter recursively before each task run (dependency tracking), and a SiteRun holds the
+# crawl state (every archived URL's hash), so each batch cost grew with the archive.
+@task(name="discover", cache_policy=NO_CACHE, task_run_name="discover-{site}")
+async def discover_task(site: str, run: SiteRun, max_urls: int | None) -> list[str]:
     found = await discover_urls(run, max_urls=max_urls)
     return [d.url for d in found]
 
 
-@task(name="crawl-batch", cache_policy=NO_CACHE, task_run_name="crawl-{run.site.name}-{batch_no}")
-async def crawl_batch_task(run: SiteRun, urls: list[str], batch_no: int) -> dict[str, int]:
+@task(name="crawl-batch", cache_policy=NO_CACHE, task_run_name="crawl-{site}-{batch_no}")
+async def crawl_batch_task(site: str, run: SiteRun, urls: list[str], batch_no: int) -> dict[str, int]:
     return dict(await crawl_batch(run, urls, batch_no))
 
 
 async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int, skip_known: bool = False) -> Counter:
-    urls = await discover_task(run, max_urls)
+    urls = await discover_task(run.site.name, quote(run), max_urls)
     if skip_known:
         # Backfill: URLs already archived (by any run, scheduled or backfill) are not refetched.
         known = run.state.fetched_hashes.keys() | run.state.hashes.keys()
@@ -62,7 +67,7 @@ async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int, skip_k
         urls = fresh
     report("discovered", site=run.site.name, urls=len(urls))
     for n, start in enumerate(range(0, len(urls), batch_size)):
-        done = await crawl_batch_task(run, urls[start:start + batch_size], n)
+        done = await crawl_batch_task(run.site.name, quote(run), quote(urls[start:start + batch_size]), n)
         report("batch", site=run.site.name, pages=len(urls[start:start + batch_size]), counters=done)
     return finish_site(run)
 
@@ -116,6 +121,16 @@ async def scrape(
                                   f"archive listings: add the site's sitemap index or archive_pages")
         selected = [dataclasses.replace(s, start_pages=(), feeds=()) for s in selected]
 
+    # Wall time of each phase, logged at the end: per-run cost must stay flat as the archive grows.
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[phase] = round(now - clock, 3)
+        clock = now
+
     arch = Archive(archive)
     arch.init()
     run_id = new_run_id()
@@ -126,15 +141,18 @@ async def scrape(
         if recovered:
             logger.warning("committed %d staged run(s) left by a crashed process: %s",
                            len(recovered), ", ".join(recovered))
+        lap("open")
         state = load_state(con, names)
     finally:
         con.close()
+    lap("load_state")
 
     window_since = since
     if window_since is None and selected and all(s.lookback_days for s in selected):
         window_since = started - timedelta(days=max(s.lookback_days for s in selected))
     # A windowed run (backfill chunk, lookback) loads only the story months around its window.
     dedup = DedupState.load(arch.root / "index", since=window_since, until=until)
+    lap("load_dedup")
     staging = Staging(arch.staging_dir, run_id).hold()
     staging.write_meta({"run_id": run_id, "flow_run_id": None, "flow_name": flow_label,
                         "sites": names, "started_at": started, "newsarchive_version": VERSION})
@@ -155,6 +173,7 @@ async def scrape(
         raise
     finally:
         warc.close()
+    lap("crawl")
 
     stats = {r.site.name: c for r, c in zip(runs, results)}
     errors = [e for r in runs for e in r.errors]
@@ -171,11 +190,16 @@ async def scrape(
     finally:
         staging.release()   # committed (directory gone) or not: then the next run recovers it
         con.close()
+    lap("commit")
     dedup.save()   # after the commit: the indexes never get ahead of the lake
+    lap("save_dedup")
     try:
         logger.info("search index: %s", refresh_index(arch))
     except (SearchError, OSError, duckdb.Error) as e:   # the archive is committed; the derived index catches up next time
         logger.warning("search index not refreshed: %s; run `newsarchive search --refresh`", e)
+    lap("search_refresh")
+    logger.info("phase timings (s): %s", ", ".join(f"{k} {v}" for k, v in timings.items()))
+    report("timings", run_id=run_id, timings=timings)
 
     table = text_table(stats)
     logger.info("run %s committed as snapshot %s\n%s", run_id, snapshot, table)
@@ -195,7 +219,7 @@ async def scrape(
     )
     result = {"run_id": run_id, "snapshot": snapshot, "archive": str(arch.root),
               "stats": {k: dict(v) for k, v in stats.items()}, "errors": errors[:50],
-              "error_count": len(errors),
+              "error_count": len(errors), "timings": timings,
               "drift": [{"site": a.site, "extractor": a.extractor, "failing": a.failing,
                          "shares": a.shares, "examples": a.examples} for a in alarms]}
     if alarms:

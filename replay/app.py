@@ -76,6 +76,7 @@ class Replay:
         self.corpus, self.knobs, self.clock = corpus, knobs, clock
         self.captured = load_captured()
         self.lock = threading.Lock()
+        self._sections: dict[tuple[str, str], list[int]] = {}   # (site, section prefix) -> articles, newest first
         self.reset()
 
     def reset(self) -> None:
@@ -134,18 +135,22 @@ class Replay:
             out.append((dup, dup.url))
         return out
 
+    def _section(self, site: str, prefix: str) -> list[int]:
+        """The articles a listing shows, newest first; computed once per listing (the corpus is
+        fixed), so page 3,000 of a backfill costs what page 1 does."""
+        key = (site, prefix)
+        found = self._sections.get(key)
+        if found is None:
+            newest_first = range(self.corpus.per_site - 1, -1, -1)
+            found = [i for i in newest_first if not prefix or self.corpus.section_path(site, i).startswith(prefix)]
+            self._sections[key] = found
+        return found
+
     def newest(self, site: str, prefix: str, page: int, channel: str) -> tuple[list[tuple[Teaser, str]], bool]:
-        want, skip, out = PAGE_SIZE, (page - 1) * PAGE_SIZE, []
-        i = self.corpus.per_site - 1
-        while i >= 0 and len(out) < want + 1:
-            if not prefix or self.corpus.section_path(site, i).startswith(prefix):
-                if skip:
-                    skip -= 1
-                else:
-                    out.append(i)
-            i -= 1
-        links = [link for j in out[:want] for link in self._links(site, j, channel)]
-        return links, len(out) > want
+        items = self._section(site, prefix)
+        start = (page - 1) * PAGE_SIZE
+        links = [link for j in items[start:start + PAGE_SIZE] for link in self._links(site, j, channel)]
+        return links, len(items) > start + PAGE_SIZE
 
     def ticker(self, site: str) -> list[str]:
         return ticker_items(site, self.corpus.seed, int(self.clock() // max(self.knobs.ticker_period_s, 1e-9)))

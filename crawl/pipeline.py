@@ -6,10 +6,11 @@ without Prefect.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from dedup import content_hash
 from dedup.state import DedupState
@@ -52,6 +53,8 @@ class SiteRun:
     ticker: dict[str, list] = field(default_factory=dict)
     dedup: DedupState | None = None   # near-duplicate, story and boilerplate indexes (shared by sites)
     url_rules: SiteRules | None = None
+    # urls -> their CrawlState from the archive; None: ``state`` already covers every URL.
+    state_loader: Callable[[list[str]], CrawlState] | None = None
 
     def __post_init__(self) -> None:
         if self.health is None:
@@ -65,6 +68,18 @@ class SiteRun:
         examples = self.example_failures.setdefault(kind, [])
         if len(examples) < 3:
             examples.append(message)
+
+
+async def load_known(run: SiteRun, urls: list[str]) -> None:
+    """Load what the archive knows of these URLs (validators, content hashes) into the run's state,
+    in a worker thread (the other sites of the run go on fetching meanwhile)."""
+    missing = [u for u in urls if not run.state.covers(u)]
+    if run.state_loader is None or not missing:
+        return
+    part = await asyncio.to_thread(run.state_loader, missing)
+    run.state.merge(part)
+    if run.fetcher is not None:
+        run.fetcher.validators.update(part.validators)
 
 
 def fetch_row(run: SiteRun, kind: str, r: FetchResult, chash: str | None = None) -> dict[str, Any]:
@@ -221,11 +236,26 @@ def finish_site(run: SiteRun) -> Counter:
     return run.counters
 
 
+def store_article(run: SiteRun, art: Article, r: FetchResult, chash: str, rows: list[dict[str, Any]]) -> None:
+    """Stage the article as a new version unless the archive already has this content."""
+    known = run.state.hashes.get(art.url)
+    if known == chash:
+        run.counters["unchanged"] += 1
+        return
+    run.counters["new" if known is None else "changed"] += 1
+    run.state.hashes[art.url] = chash
+    row = article_row(run, art, r, chash)
+    if known is None:
+        link_duplicates_and_story(run, art, row)
+    rows.append(row)
+
+
 async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Counter:
     """Fetch, extract and stage one batch of article URLs. Returns this batch's counters."""
     before = run.counters.copy()
     fetch_rows: list[dict[str, Any]] = []
     article_rows: list[dict[str, Any]] = []
+    unresolved: list[tuple[Article, FetchResult, str]] = []
     async for r in run.fetcher.fetch_many(list(urls)):
         run.counters[r.outcome] += 1
         chash = None
@@ -247,17 +277,16 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
                     strip_boilerplate(run, art)
                     run.counters["extracted"] += 1
                     chash = content_hash(art)
-                    known = run.state.hashes.get(art.url)
-                    if known == chash:
-                        run.counters["unchanged"] += 1
+                    if run.state.covers(art.url):
+                        store_article(run, art, r, chash, article_rows)
                     else:
-                        run.counters["new" if known is None else "changed"] += 1
-                        run.state.hashes[art.url] = chash
-                        row = article_row(run, art, r, chash)
-                        if known is None:
-                            link_duplicates_and_story(run, art, row)
-                        article_rows.append(row)
+                        unresolved.append((art, r, chash))
         fetch_rows.append(fetch_row(run, "article", r, chash))
+    if unresolved:
+        # Pages whose canonical URL is not the discovered one: their state, in one lookup per batch.
+        await load_known(run, [art.url for art, _, _ in unresolved])
+        for art, r, chash in unresolved:
+            store_article(run, art, r, chash, article_rows)
     part = f"{run.site.name}-{batch_no:05d}"
     run.staging.append("fetch_log", part, fetch_rows)
     run.staging.append("article_versions", part, article_rows)

@@ -27,14 +27,14 @@ from crawl.config import Config, ConfigError, load_config
 from crawl.fetch import Fetcher
 from crawl.health import check as check_health
 from crawl.health import markdown as health_markdown
-from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site
+from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site, load_known
 from crawl.warc import WarcWriter
 from dedup.state import DedupState
 from storage.commit import commit_staging, recover
 from storage.lake import Archive
 from storage.search import SearchError, refresh_index
 from storage.staging import Staging
-from storage.state import load_state
+from storage.state import CrawlState, archive_state_loader
 
 from .progress import report
 from .report import markdown_table, text_table
@@ -59,6 +59,7 @@ async def crawl_batch_task(site: str, run: SiteRun, urls: list[str], batch_no: i
 
 async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int, skip_known: bool = False) -> Counter:
     urls = await discover_task(run.site.name, quote(run), max_urls)
+    await load_known(run, urls)
     if skip_known:
         # Backfill: URLs already archived (by any run, scheduled or backfill) are not refetched.
         known = run.state.fetched_hashes.keys() | run.state.hashes.keys()
@@ -141,11 +142,11 @@ async def scrape(
         if recovered:
             logger.warning("committed %d staged run(s) left by a crashed process: %s",
                            len(recovered), ", ".join(recovered))
-        lap("open")
-        state = load_state(con, names)
     finally:
         con.close()
-    lap("load_state")
+    lap("open")
+    # The state of the URLs to fetch is loaded after discovery (crawl_site), not the whole archive's.
+    state, state_loader = CrawlState(loaded=set()), archive_state_loader(arch, names)
 
     window_since = since
     if window_since is None and selected and all(s.lookback_days for s in selected):
@@ -164,7 +165,7 @@ async def scrape(
                             extractor=extractors.registry.get(s.extractor),
                             staging=staging, state=state, health_settings=config.health, dedup=dedup,
                             since=since or (started - timedelta(days=s.lookback_days) if s.lookback_days else None),
-                            until=until, paginate=sitemaps_only)
+                            until=until, paginate=sitemaps_only, state_loader=state_loader)
                     for s in selected]
             results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size, skip_known) for r in runs))
     except BaseException:

@@ -3,6 +3,12 @@
 No mutable state table: validators (ETag / Last-Modified) come from the fetch
 log and content hashes from the latest article versions, so the state is
 exactly as durable as the archive and a second run sees what the first stored.
+
+A run loads the state of the URLs it is about to fetch (``urls``), not of the
+whole archive: a backfill chunk of 6,000 pages holds 6,000 entries whether the
+archive has 10,000 articles or 10 million. ``CrawlState.loaded`` says which URLs
+are covered; a URL outside it (a page whose canonical URL differs from the one
+discovered) is looked up on demand.
 """
 from __future__ import annotations
 
@@ -16,15 +22,35 @@ class CrawlState:
     validators: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)       # canonical url -> latest content hash
     fetched_hashes: dict[str, str] = field(default_factory=dict)  # fetched url -> last content hash
+    loaded: set[str] | None = None   # URLs whose state is loaded (known or absent); None: every URL
+
+    def covers(self, url: str) -> bool:
+        return self.loaded is None or url in self.loaded
+
+    def merge(self, other: "CrawlState") -> None:
+        """Add a partial state loaded later (for more URLs) to this one."""
+        self.validators.update(other.validators)
+        self.fetched_hashes.update(other.fetched_hashes)
+        # Hashes set during this run are newer than the archive's: keep them.
+        for url, h in other.hashes.items():
+            self.hashes.setdefault(url, h)
+        if self.loaded is not None:
+            self.loaded |= other.loaded if other.loaded is not None else set()
 
 
-def load_state(con: duckdb.DuckDBPyConnection, sites: list[str]) -> CrawlState:
-    state = CrawlState()
-    rows = con.execute("""
+def load_state(con: duckdb.DuckDBPyConnection, sites: list[str], urls: list[str] | None = None) -> CrawlState:
+    """The crawl state of ``sites``; with ``urls``, of those URLs only (fetched or canonical)."""
+    state = CrawlState(loaded=None if urls is None else set(urls))
+    scope = ""
+    if urls is not None:
+        # A temp table joined (not a huge IN list): the planner hash-joins it with the scan.
+        con.execute("CREATE OR REPLACE TEMP TABLE wanted_urls AS SELECT unnest(?::VARCHAR[]) AS url", [list(urls)])
+        scope = "AND url IN (SELECT url FROM temp.wanted_urls)"
+    rows = con.execute(f"""
         SELECT url, arg_max(etag, fetched_at), arg_max(last_modified, fetched_at),
                arg_max(content_hash, fetched_at)
         FROM fetch_log
-        WHERE site IN (SELECT unnest(?::VARCHAR[])) AND kind = 'article' AND outcome = 'fetched'
+        WHERE site IN (SELECT unnest(?::VARCHAR[])) AND kind = 'article' AND outcome = 'fetched' {scope}
         GROUP BY url
     """, [sites]).fetchall()
     for url, etag, lm, h in rows:
@@ -32,7 +58,21 @@ def load_state(con: duckdb.DuckDBPyConnection, sites: list[str]) -> CrawlState:
             state.validators[url] = (etag, lm)
         if h:
             state.fetched_hashes[url] = h
-    state.hashes = dict(con.execute("""
-        SELECT url, content_hash FROM articles WHERE site IN (SELECT unnest(?::VARCHAR[]))
+    state.hashes = dict(con.execute(f"""
+        SELECT url, content_hash FROM articles WHERE site IN (SELECT unnest(?::VARCHAR[])) {scope}
     """, [sites]).fetchall())
+    if urls is not None:
+        con.execute("DROP TABLE temp.wanted_urls")
     return state
+
+
+def archive_state_loader(archive, sites: list[str]):
+    """``urls -> CrawlState`` reading ``archive`` (a storage.lake.Archive) on a connection of its own,
+    so a run can load state from a worker thread while it goes on fetching."""
+    def load(urls: list[str]) -> CrawlState:
+        con = archive.connect(read_only=True)
+        try:
+            return load_state(con, sites, urls)
+        finally:
+            con.close()
+    return load

@@ -7,14 +7,14 @@ from datetime import datetime, timezone
 import extractors
 from crawl.config import load_config
 from crawl.fetch import Fetcher
-from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site
+from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site, load_known
 from crawl.warc import WarcWriter
 from dedup.state import DedupState
 from flows.scrape import replay_host_map
 from storage.commit import commit_staging
 from storage.lake import Archive
 from storage.staging import Staging
-from storage.state import load_state
+from storage.state import CrawlState, archive_state_loader
 
 
 async def no_sleep(_seconds: float) -> None:
@@ -31,9 +31,8 @@ async def crawl_once(arch: Archive, srv, run_id: str, sites=("almayadeen", "reut
     cfg = cfg or config()
     dedup_state = DedupState.load(arch.root / "index") if dedup else None
     arch.init()
-    con = arch.connect()
-    state = load_state(con, list(sites))
-    con.close()
+    # As the flow does: the state of the discovered URLs, loaded after discovery.
+    state, loader = CrawlState(loaded=set()), archive_state_loader(arch, list(sites))
     staging = Staging(arch.staging_dir, run_id)
     warc = WarcWriter(arch.warc_dir, prefix=f"test-{run_id}")
     runs = []
@@ -42,8 +41,10 @@ async def crawl_once(arch: Archive, srv, run_id: str, sites=("almayadeen", "reut
         for name in sites:
             site = cfg.site(name)
             run = SiteRun(site=site, run_id=run_id, fetcher=fetcher, staging=staging, state=state,
-                          extractor=extractors.registry.get(site.extractor), dedup=dedup_state)
+                          extractor=extractors.registry.get(site.extractor), dedup=dedup_state,
+                          state_loader=loader)
             urls = [d.url for d in await discover_urls(run)]
+            await load_known(run, urls)
             for n in range(0, len(urls), 25):
                 await crawl_batch(run, urls[n:n + 25], n)
             finish_site(run)

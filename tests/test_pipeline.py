@@ -76,3 +76,51 @@ async def test_ticker_stays_out_of_bodies_and_each_item_is_stored_once(tmp_path)
     assert rows[0][0] == len(set(r[0] for r in query(arch, "SELECT text FROM breaking")[1]))
     _, rows = query(arch, "SELECT count(DISTINCT run_id) FROM breaking_sightings")
     assert rows == [(2,)], "home pages give ticker sightings on every run, even when articles are 304"
+
+
+async def test_state_is_loaded_for_the_run_s_urls_and_canonical_urls_are_looked_up(tmp_path):
+    """The run holds the state of the URLs it fetches only; a page fetched under a tracking-parameter
+    URL is recognised under its canonical URL (looked up after the batch), so it is not stored twice."""
+    from crawl.pipeline import SiteRun, crawl_batch, load_known
+    from crawl.fetch import Fetcher
+    from flows.scrape import replay_host_map
+    from storage.staging import Staging
+    from storage.state import CrawlState, archive_state_loader
+    from storage.commit import commit_staging
+    from datetime import datetime, timezone
+    import extractors
+    from pipeline_helpers import no_sleep
+
+    with start_replay(seed=9, per_site=10) as srv:
+        arch = Archive(tmp_path / "a")
+        first = await crawl_once(arch, srv, "r1", sites=("reuters",))
+        n = first["reuters"].counters["new"]
+        assert n >= 10
+        url = query(arch, "SELECT url FROM articles ORDER BY url LIMIT 1")[1][0][0]
+        asked: list[list[str]] = []
+        loader = archive_state_loader(arch, ["reuters"])
+
+        def spy(urls):
+            asked.append(list(urls))
+            return loader(urls)
+
+        cfg = config()
+        site = cfg.site("reuters")
+        staging = Staging(arch.staging_dir, "r2")
+        async with Fetcher(cfg, host_map=replay_host_map(cfg, srv.url), sleep=no_sleep) as fetcher:
+            run = SiteRun(site=site, run_id="r2", fetcher=fetcher, staging=staging, state=CrawlState(loaded=set()),
+                          extractor=extractors.registry.get(site.extractor), state_loader=spy)
+            variant = url + "?utm_source=newsletter&utm_medium=email"
+            await load_known(run, [variant])
+            assert asked == [[variant]] and run.state.hashes == {}
+            await crawl_batch(run, [variant], 0)
+        assert asked[1] == [url]                  # the canonical URL, looked up once for the batch
+        assert run.counters["unchanged"] == 1 and run.counters["new"] == 0
+        assert len(run.state.hashes) == 1          # the run's URLs only, not the archive's
+        con = arch.connect()
+        now = datetime.now(timezone.utc)
+        commit_staging(con, staging, {"run_id": "r2", "flow_name": "test", "sites": ["reuters"],
+                                      "started_at": now, "finished_at": now, "status": "completed"},
+                       {"reuters": run.counters})
+        con.close()
+        assert query(arch, "SELECT count(*) FROM article_versions")[1][0][0] == n

@@ -117,6 +117,22 @@ def test_state_comes_back_from_the_archive(arch):
     assert state.hashes == {"https://e/1": "h1"}
 
 
+def test_state_loads_only_the_urls_asked_for_and_covers_absent_ones(arch):
+    commit(arch, "r1", [article("https://e/1", "one", "h1"), article("https://e/2", "two", "h2")],
+           [fetch("https://e/1", "r1", etag='"a1"', h="h1"), fetch("https://e/2", "r1", etag='"a2"', h="h2")])
+    con = arch.connect(read_only=True)
+    try:
+        state = load_state(con, ["ex"], ["https://e/2", "https://e/new"])
+    finally:
+        con.close()
+    assert state.validators == {"https://e/2": ('"a2"', None)}
+    assert state.hashes == {"https://e/2": "h2"}
+    assert state.fetched_hashes == {"https://e/2": "h2"}
+    # Asked-for URLs are covered whether the archive has them or not; others are not.
+    assert state.covers("https://e/new") and state.covers("https://e/2")
+    assert not state.covers("https://e/1")
+
+
 def test_crashed_run_staging_is_recovered_by_the_next_run(arch):
     st = Staging(arch.staging_dir, "dead-run")
     st.write_meta(run_row("dead-run"))

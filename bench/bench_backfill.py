@@ -47,6 +47,8 @@ def main() -> None:
     rss: list[int] = []
     pages = {"n": 0}
     phases: list[dict] = []
+    chunk_pages: list[int] = []
+    chunk_s: list[float] = []
     t_start = time.perf_counter()
 
     def on_event(event: str, data: dict) -> None:
@@ -61,6 +63,8 @@ def main() -> None:
                   file=sys.stderr, flush=True)
         elif event == "chunk_done":
             rss.append(proc.memory_info().rss // 2**20)
+            chunk_pages.append(pages["n"] - sum(chunk_pages))
+            chunk_s.append(round(time.perf_counter() - t_start - sum(chunk_s), 1))
             print(f"chunk {data['since']:%Y-%m-%d}..{data['until']:%Y-%m-%d}: pages so far {pages['n']}, "
                   f"RSS {rss[-1]} MiB", file=sys.stderr, flush=True)
 
@@ -94,6 +98,13 @@ def main() -> None:
         "warc_mib_per_1000": round(warc / 2**20 / n_articles * 1000, 2),
         "parquet_mib_per_1000": round(parquet / 2**20 / n_articles * 1000, 2),
         "catalog_mib": round((archive / "catalog.sqlite").stat().st_size / 2**20, 1),
+        "index_mib_per_1000": round(dir_size(archive / "index") / 2**20 / n_articles * 1000, 2),
+        "search_mib_per_1000": round(dir_size(archive, "search.duckdb*") / 2**20 / n_articles * 1000, 2),
+        # Per chunk (the empty newest chunks included): flat pages/s and RSS mean the backfill streams.
+        "chunk_pages": chunk_pages,
+        "chunk_pages_per_s": [round(p / s, 1) if s else None for p, s in zip(chunk_pages, chunk_s)],
+        "chunk_rss_mib": rss,
+        "chunk_phases_s": phases,
     }
     print(json.dumps(out, indent=2))
 

@@ -122,9 +122,10 @@ async def test_backfill_chunks_are_shared_by_two_serving_workers(prefect_harness
     arch = tmp_path / "a"
     env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url),
            "PREFECT_RUNNER_POLL_FREQUENCY": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    logs = [tmp_path / f"worker{i}.log" for i in range(2)]
     workers = [subprocess.Popen([sys.executable, "-m", "flows.cli", "--archive", str(arch), "serve",
                                  "--site", "reuters"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL) for _ in range(2)]
+                                stderr=log.open("w")) for log in logs]
     try:
         from prefect.client.orchestration import get_client
         from prefect.exceptions import ObjectNotFound
@@ -145,6 +146,10 @@ async def test_backfill_chunks_are_shared_by_two_serving_workers(prefect_harness
             result = await backfill(site="reuters", date_from=date(2020, 1, 1), date_to=date(2023, 12, 31),
                                     chunk_days=366, archive=str(arch), replay_url=srv.url, delay_s=0.0,
                                     deployment="scrape/scrape-reuters", poll_s=0.5)
+    except Exception:
+        for log in logs:     # what the workers said, in the failure report
+            print(f"--- {log.name}\n" + log.read_text(errors="replace")[-6000:])
+        raise
     finally:
         for w in workers:
             w.terminate()

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -95,6 +96,8 @@ def main() -> None:
         "rss_mib_median_chunk": sorted(rss)[len(rss) // 2] if rss else None,
         "rss_mib_last_chunk": rss[-1] if rss else None,
         "rss_mib_max": max(rss) if rss else None,
+        # The true peak (between chunk ends too) of this process; the replay web runs apart.
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "warc_mib_per_1000": round(warc / 2**20 / n_articles * 1000, 2),
         "parquet_mib_per_1000": round(parquet / 2**20 / n_articles * 1000, 2),
         "catalog_mib": round((archive / "catalog.sqlite").stat().st_size / 2**20, 1),

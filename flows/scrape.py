@@ -45,7 +45,8 @@ BATCH_SIZE = 200
 
 # Tasks get the SiteRun wrapped in prefect's ``quote``: otherwise Prefect walks every
 # parameter recursively before each task run (dependency tracking), and a SiteRun holds the
-# crawl state (every archived URL's hash), so each batch cost grew with the archive.
+# crawl state and the dedup indexes; when the state was the whole archive's, each batch's
+# cost grew with the archive (the top frame of a py-spy profile of a 20,000-article backfill).
 @task(name="discover", cache_policy=NO_CACHE, task_run_name="discover-{site}")
 async def discover_task(site: str, run: SiteRun, max_urls: int | None) -> list[str]:
     found = await discover_urls(run, max_urls=max_urls)

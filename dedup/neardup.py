@@ -137,7 +137,7 @@ class NearDupIndex:
         segment files."""
         saved = self._saved
         if docs[0] >= saved:                        # all added in this process (or nothing saved)
-            return self._sig[docs - saved] if saved else self._sig[docs]
+            return self._sig[docs - saved]
         cut = len(docs) if docs[-1] < saved else int(np.searchsorted(docs, saved))
         parts = []
         if cut:

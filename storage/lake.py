@@ -105,13 +105,21 @@ class Archive:
         return con
 
     def init(self) -> int:
-        """Create or migrate the schema; returns the schema version now in force."""
-        con = self.connect(create=True)
-        try:
-            version = migrate(con)
-        finally:
-            con.close()
-        self.ensure_wal()
+        """Create or migrate the schema; returns the schema version now in force.
+
+        One process at a time (a file lock): backfill chunks starting side by side on several
+        workers all init a fresh archive, and two concurrent migrations collide in the catalog
+        ("database is locked"). The later ones then find the schema current and do nothing."""
+        import fcntl
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / "init.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            con = self.connect(create=True)
+            try:
+                version = migrate(con)
+            finally:
+                con.close()
+            self.ensure_wal()
         return version
 
     def ensure_wal(self) -> str:
@@ -164,6 +172,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             con.execute(f"CALL {LAKE}.set_commit_message('newsarchive', ?)", [f"schema migration {version}"])
             con.execute("COMMIT")
         except Exception:
-            con.execute("ROLLBACK")
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass   # a failed COMMIT has already ended the transaction: report the real error
             raise
     return max(current, SCHEMA_VERSION)

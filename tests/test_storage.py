@@ -66,6 +66,22 @@ def test_init_is_idempotent_and_extensions_stay_in_archive(arch, tmp_path):
     assert rows[0][0].startswith(str(arch.root))
 
 
+def test_concurrent_first_inits_in_several_processes_all_succeed_once(tmp_path):
+    """Backfill chunks starting together on several workers all init a fresh archive: each
+    process succeeds and every migration is applied exactly once."""
+    import subprocess
+    import sys
+    root = tmp_path / "fresh"
+    code = "import sys; from storage.lake import Archive; print(Archive(sys.argv[1]).init())"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(root)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err[-2000:] for _, err in results]
+    assert [out.strip() for out, _ in results] == [str(SCHEMA_VERSION)] * 4
+    _, rows = query(Archive(root), "SELECT version FROM schema_info ORDER BY version")
+    assert rows == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
+
+
 def test_missing_archive_error_names_path_and_fix(tmp_path):
     with pytest.raises(ArchiveError, match=r"no archive at .*nowhere.*run `newsarchive run` first"):
         Archive(tmp_path / "nowhere").connect(read_only=True)

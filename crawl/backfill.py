@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
+from newsarchive.errors import NewsarchiveError
 
-class BackfillError(ValueError):
+
+class BackfillError(NewsarchiveError, ValueError):
     pass
 
 

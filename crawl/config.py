@@ -13,12 +13,14 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from newsarchive.errors import NewsarchiveError
+
 DEFAULT_CONFIG = "sites.toml (embedded default)"
 ENV_CONFIG = "NEWSARCHIVE_CONFIG"
 PAGE = "{page}"     # the page-number placeholder of archive_pages URLs
 
 
-class ConfigError(ValueError):
+class ConfigError(NewsarchiveError, ValueError):
     """A malformed configuration; the message names file, site, setting and fix."""
 
 
@@ -219,9 +221,9 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
 
 
 def _check_cron(expr: Any, source: str, where: str) -> None:
-    from cronsim import CronSim, CronSimError  # cronsim ships with prefect
-
     from datetime import datetime
+
+    from cronsim import CronSim, CronSimError  # cronsim ships with prefect
     if not isinstance(expr, str):
         raise ConfigError(f"{source}: {where} schedule must be a cron string like '*/30 * * * *'")
     try:

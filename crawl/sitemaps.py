@@ -30,6 +30,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
+from newsarchive.errors import NewsarchiveError
+
 UTC = timezone.utc
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
@@ -46,7 +48,7 @@ __all__ = [
 ]
 
 
-class DiscoveryError(ValueError):
+class DiscoveryError(NewsarchiveError, ValueError):
     """A sitemap or feed that cannot be read; the message names the URL and the reason."""
 
     def __init__(self, message: str, url: str | None = None):

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from newsarchive.errors import NewsarchiveError
+
 from .base import Extractor
 
 
-class RegistryError(ValueError):
+class RegistryError(NewsarchiveError, ValueError):
     pass
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import duckdb
 
+from newsarchive.errors import NewsarchiveError
+
 from .lake import LAKE, Archive, ArchiveError, schema_version
 from .snapshots import connect_at
 
@@ -35,7 +37,7 @@ NO_MONTH = "unknown"          # partition of rows without a publication date
 SKIP = {"schema_info"}        # bookkeeping; its content is the manifest's schema_version
 
 
-class ExportError(RuntimeError):
+class ExportError(NewsarchiveError, RuntimeError):
     pass
 
 

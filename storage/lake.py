@@ -19,6 +19,8 @@ from pathlib import Path
 
 import duckdb
 
+from newsarchive.errors import NewsarchiveError
+
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 ENV_ARCHIVE = "NEWSARCHIVE_ARCHIVE"
@@ -35,7 +37,7 @@ LAKE = "lake"
 EXTENSION_CONFIG = {"autoinstall_known_extensions": False, "allow_unsigned_extensions": True}
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(NewsarchiveError, RuntimeError):
     pass
 
 

@@ -10,12 +10,14 @@ from typing import Any, Sequence
 
 import duckdb
 
+from newsarchive.errors import NewsarchiveError
+
 from .lake import Archive
 
 FORMATS = ("table", "csv", "json")
 
 
-class QueryError(RuntimeError):
+class QueryError(NewsarchiveError, RuntimeError):
     pass
 
 

@@ -220,12 +220,27 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
     return site
 
 
+def every_seconds(schedule: str) -> int | None:
+    """Seconds of an ``@every 30s|10m|2h`` schedule; None when it is not one (or under 10 s)."""
+    import re
+    m = re.fullmatch(r"@every\s+(\d+)\s*([smh])", schedule.strip())
+    if not m:
+        return None
+    seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+    return seconds if seconds >= 10 else None
+
+
 def _check_cron(expr: Any, source: str, where: str) -> None:
     from datetime import datetime
 
     from cronsim import CronSim, CronSimError  # cronsim ships with prefect
     if not isinstance(expr, str):
         raise ConfigError(f"{source}: {where} schedule must be a cron string like '*/30 * * * *'")
+    if expr.startswith("@every"):
+        if every_seconds(expr) is None:
+            raise ConfigError(f"{source}: {where} schedule {expr!r} is not a valid interval; "
+                              f"write '@every 30s', '@every 10m' or '@every 2h' (at least 10 s)")
+        return
     try:
         CronSim(expr, datetime(2026, 1, 1))
     except CronSimError as e:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import collections
+import contextlib
 import email.utils
 import logging
 import math
@@ -35,6 +36,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from crawl.config import Config, SiteConfig
+from crawl.hostgate import HostGate
 from crawl.robots import RobotsCache, RobotsFetch, RobotsPolicy
 from crawl.transport import HostMapTransport
 from crawl.warc import WarcRef, WarcWriter
@@ -111,6 +113,7 @@ class Fetcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
         rng: random.Random | None = None,
+        host_gate: HostGate | None = None,
     ):
         self.config = config
         self.settings = config.fetch
@@ -120,6 +123,8 @@ class Fetcher:
         self._sleep = sleep
         self._now = now
         self._rng = rng or random.Random()
+        # Politeness across processes sharing one archive (several workers); None: this process only.
+        self._gate = host_gate
         self.stats: collections.Counter[str] = collections.Counter()
         self._hosts: dict[str, _Host] = {}
         self._robots = RobotsCache(self._fetch_robots)
@@ -177,6 +182,11 @@ class Fetcher:
         if start > now:
             await self._sleep(start - now)
 
+    def _gated(self, url: str, site: SiteConfig, host: _Host):
+        if self._gate is None:
+            return contextlib.nullcontext()
+        return self._gate.slot(_host_key(url), site.politeness.concurrency_per_host, host.min_gap)
+
     def _backoff(self, retry_number: int, retry_after: float | None) -> float:
         cap = self.settings.backoff_max_s
         if retry_after is not None:
@@ -207,7 +217,7 @@ class Fetcher:
         response: httpx.Response | None = None
         body = bytearray()
         truncated: str | None = None
-        async with host.semaphore:
+        async with host.semaphore, self._gated(url, site, host):
             await self._wait_turn(host)
             try:
                 # httpx timeouts are per phase; also bound the whole exchange (slow-drip bodies).

@@ -14,15 +14,12 @@ chunks; this flow waits for them and sums their counters from the archive.
 """
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
 
-from crawl.backfill import split_range
-from storage.lake import Archive
-from storage.sql import query
+from crawl.backfill import BackfillError, split_range
 
 from .progress import report
 from .scrape import BATCH_SIZE, scrape
@@ -41,6 +38,7 @@ async def backfill(
     batch_size: int = BATCH_SIZE,
     deployment: str | None = None,
     poll_s: float = 2.0,
+    stale_after_s: float = 180.0,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     chunks = split_range(date_from, date_to, chunk_days, site=site)
@@ -53,7 +51,7 @@ async def backfill(
     if deployment:
         # Unset values are left to the deployment's own defaults (its archive, config, ...).
         given = {k: v for k, v in params.items() if v is not None}
-        return await _on_workers(deployment, site, chunks, given, archive, poll_s, logger)
+        return await _on_workers(deployment, site, chunks, given, archive, poll_s, stale_after_s, logger)
     totals: dict[str, int] = {}
     runs = []
     for since, until in chunks:
@@ -69,46 +67,20 @@ async def backfill(
 
 
 async def _on_workers(deployment: str, site: str, chunks: list[tuple[datetime, datetime]], params: dict,
-                      archive: str | None, poll_s: float, logger) -> dict[str, Any]:
+                      archive: str | None, poll_s: float, stale_after_s: float, logger) -> dict[str, Any]:
     from prefect.client.orchestration import get_client
-    from prefect.deployments import arun_deployment
-    from prefect.exceptions import ObjectNotFound
+
+    from . import backfill_workers as bw
 
     async with get_client() as client:
-        try:
-            await client.read_deployment_by_name(deployment)
-        except ObjectNotFound:
-            raise ValueError(f"backfill of {site}: no deployment named {deployment!r} on this Prefect server; "
-                             f"start workers with `newsarchive serve --site {site}` (it registers "
-                             f"'scrape/scrape-{site}') and point PREFECT_API_URL at the same server") from None
-    submitted = []
-    for since, until in chunks:
-        fr = await arun_deployment(
-            name=deployment, parameters={**params, "since": since.isoformat(), "until": until.isoformat()},
-            timeout=0, flow_run_name=f"backfill-{site}-{since:%Y%m%d}-{until:%Y%m%d}",
-            idempotency_key=f"backfill-{site}-{since:%Y%m%d}-{until:%Y%m%d}-{archive}", as_subflow=True)
-        submitted.append((fr.id, since, until))
-    pending = {fid: (since, until) for fid, since, until in submitted}
-    failed = []
-    async with get_client() as client:
-        while pending:
-            for fid in list(pending):
-                fr = await client.read_flow_run(fid)
-                if fr.state is not None and fr.state.is_final():
-                    since, until = pending.pop(fid)
-                    if not fr.state.is_completed():
-                        failed.append(f"{since:%Y-%m-%d}..{until:%Y-%m-%d}: {fr.state.name} {fr.state.message or ''}")
-                    report("chunk_done", since=since, until=until, counters={})
-            if pending:
-                await asyncio.sleep(poll_s)
+        archive = await bw.resolve_archive(client, deployment, site, archive)
+        submitted = await bw.submit_chunks(client, deployment, site, chunks, params, archive, logger)
+        failed = await bw.wait_for_chunks(client, submitted, archive, site, poll_s, stale_after_s)
     ids = [str(fid) for fid, _, _ in submitted]
-    rows = query(Archive(archive), "SELECT r.run_id, s.counter, s.value FROM runs r JOIN run_stats s USING (run_id) "
-                                   f"WHERE s.site = '{site}' AND r.flow_run_id IN ({', '.join(repr(i) for i in ids)})")[1]
-    totals: dict[str, int] = {}
-    for _, counter, value in rows:
-        totals[counter] = totals.get(counter, 0) + value
+    totals = bw.totals(bw.chunk_counters(archive, site, ids))
     if failed:
-        raise RuntimeError(f"backfill of {site}: {len(failed)} chunk run(s) of {deployment} did not complete "
-                           f"(rerun the same backfill: archived URLs are skipped): " + "; ".join(failed))
+        raise BackfillError(f"backfill of {site}: {len(failed)} chunk run(s) of {deployment} did not complete; "
+                            f"rerun the same backfill to run just those again (completed chunks are kept): "
+                            + "; ".join(failed))
     logger.info("backfill of %s done on workers: %s", site, ", ".join(f"{k}={v}" for k, v in sorted(totals.items())))
     return {"site": site, "chunks": [{"flow_run_id": i} for i in ids], "stats": totals}

@@ -17,6 +17,9 @@ from crawl.config import ConfigError, load_config
 from storage.lake import ENV_ARCHIVE, Archive, ArchiveError
 from storage.sql import FORMATS, QueryError, format_result, query, shell
 
+#: Fixed port of the replay web `serve --replay` starts or reuses (deployments remember its URL).
+REPLAY_PORT = 8765
+
 DEMO_QUERY = ("SELECT site, count(*) AS articles, min(published_at) AS oldest, "
               "max(published_at) AS newest FROM articles GROUP BY site ORDER BY site")
 
@@ -88,13 +91,16 @@ def _start_replay(seed: int, articles: int):
 @click.option("--replay", is_flag=True, help="Start the replay web in-process and crawl it instead of the live sites.")
 @click.option("--replay-articles", default=150, show_default=True, help="Replay corpus size per site.")
 @click.option("--replay-seed", default=1, show_default=True, help="Replay corpus seed.")
+@click.option("--replay-url", default=None, metavar="URL",
+              help="Crawl a replay web already running at URL (e.g. one shared by several workers).")
 @click.option("--delay", type=float, default=None,
               help="Override every site's politeness delay in seconds (default with --replay: 0).")
 @click.option("--max-articles", type=int, default=None, help="Fetch at most N articles per site.")
 @click.option("--query", "demo_query", default=DEMO_QUERY, show_default="a count by site",
               help="SQL to print after the run ('' for none).")
 @click.pass_obj
-def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, delay, max_articles, demo_query) -> None:
+def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, delay, max_articles,
+        demo_query) -> None:
     """Run the scrape flow once, then print a per-site summary and a query.
 
     \b
@@ -111,13 +117,13 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, delay, max_artic
     from flows.scrape import scrape
     from collections import Counter
 
-    srv = _start_replay(replay_seed, replay_articles) if replay else None
-    if replay and delay is None:
+    srv = _start_replay(replay_seed, replay_articles) if replay and not replay_url else None
+    if (replay or replay_url) and delay is None:
         delay = 0.0
     try:
         result = asyncio.run(scrape(
             sites=list(sites_) or None, archive=str(obj.archive.root), config_path=obj.config_path,
-            replay_url=srv.url if srv else None, delay_s=delay, max_articles=max_articles))
+            replay_url=srv.url if srv else replay_url, delay_s=delay, max_articles=max_articles))
     except (ConfigError, ArchiveError) as e:
         fail(str(e))
     finally:
@@ -147,15 +153,20 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, delay, max_artic
 @click.option("--chunk-days", default=31, show_default=True, help="Days per chunk; each chunk is one flow run and one snapshot.")
 @click.option("--replay", is_flag=True, help="Backfill from an in-process replay web.")
 @click.option("--replay-articles", default=150, show_default=True, help="Replay corpus size per site.")
+@click.option("--replay-url", default=None, metavar="URL",
+              help="Crawl a replay web already running at URL (e.g. one shared by several workers).")
 @click.option("--delay", type=float, default=None, help="Override the site's politeness delay (s).")
 @click.option("--batch-size", default=200, show_default=True, help="Pages per task; each finished batch is staged on disk.")
 @click.option("--deployment", default=None, metavar="NAME",
               help="Run the chunks as flow runs of this deployment (e.g. scrape/scrape-reuters), shared by "
                    "every worker serving it (`newsarchive serve` on several machines with one archive).")
+@click.option("--stale-after", type=click.FloatRange(min=1), default=180.0, show_default=True, metavar="S",
+              help="With --deployment: a chunk run claimed by a worker that shows no sign of life for S "
+                   "seconds is taken for dead (its worker died) and marked Crashed.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-@click.pass_obj
-def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_articles, delay, batch_size,
-             deployment, progress) -> None:
+@click.pass_context
+def backfill(ctx: click.Context, site, date_from, date_to, chunk_days, replay, replay_articles, replay_url, delay,
+             batch_size, deployment, stale_after, progress) -> None:
     """Fill the archive backwards over a date range, chunk by chunk.
 
     Discovery reads the date-bucketed sitemaps of the range; URLs already in
@@ -167,7 +178,12 @@ def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_arti
       newsarchive backfill --site reuters --from 2022-03-01 --to 2022-03-31
       newsarchive backfill --site almayadeen --from 2020-01-01 --to 2021-12-31 --chunk-days 90 --replay
       newsarchive backfill --site reuters --from 2019-01-01 --to 2019-12-31 --deployment scrape/scrape-reuters
+
+    With --deployment, the chunks run in the deployment's archive unless --archive is
+    given; rerunning the same backfill reruns only the chunks that did not complete
+    (cancelled, failed, or crashed with their worker).
     """
+    obj: Ctx = ctx.obj
     cfg = obj.config()
     if site not in cfg.sites:
         fail(f"no site named {site!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))}")
@@ -180,9 +196,12 @@ def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_arti
     from flows.progress import set_reporter
     from flows.progress_bar import BackfillProgress
 
-    srv = _start_replay(1, replay_articles) if replay else None
-    if replay and delay is None:
+    srv = _start_replay(1, replay_articles) if replay and not replay_url else None
+    if (replay or replay_url) and delay is None:
         delay = 0.0
+    # With --deployment the archive is the deployment's, unless --archive / $NEWSARCHIVE_ARCHIVE was given.
+    explicit = ctx.parent.get_parameter_source("archive") != click.core.ParameterSource.DEFAULT
+    archive = str(obj.archive.root) if explicit or not deployment else None
     show = sys.stderr.isatty() if progress is None else progress
     bar = BackfillProgress(len(chunks), enabled=show)
     set_reporter(bar.handle)
@@ -190,9 +209,9 @@ def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_arti
         with bar:
             result = asyncio.run(backfill_flow(
                 site=site, date_from=date_from.date(), date_to=date_to.date(), chunk_days=chunk_days,
-                archive=str(obj.archive.root), config_path=obj.config_path,
-                replay_url=srv.url if srv else None, delay_s=delay, batch_size=batch_size,
-                deployment=deployment))
+                archive=archive, config_path=obj.config_path,
+                replay_url=srv.url if srv else replay_url, delay_s=delay, batch_size=batch_size,
+                deployment=deployment, stale_after_s=stale_after))
     finally:
         set_reporter(None)
         if srv:
@@ -276,30 +295,93 @@ def sql(obj: Ctx, sql: str | None, fmt: str, write: bool, at: int | None) -> Non
 
 
 @cli.command()
-@click.option("--replay", is_flag=True, help="Serve against an in-process replay web (demo).")
 @click.option("--site", "sites_", multiple=True, metavar="NAME", help="Site to schedule (default: all).")
+@click.option("--replay", is_flag=True,
+              help=f"Crawl the replay web on 127.0.0.1:{REPLAY_PORT} (started here unless one already answers "
+                   f"there) instead of the live sites.")
+@click.option("--replay-url", default=None, metavar="URL", help="Crawl the replay web at URL (shared by workers).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Most flow runs this process runs at once (default: one per served site).")
 @click.pass_obj
-def serve(obj: Ctx, replay: bool, sites_) -> None:
-    """Register one scrape deployment per site with its cron schedule and run them (Prefect serve).
+def serve(obj: Ctx, sites_, replay: bool, replay_url: str | None, limit: int | None) -> None:
+    """Serve one scrape deployment per site on its schedule, until Ctrl-C (Prefect serve).
+
+    Without PREFECT_API_URL a local Prefect server is started (or reused) with its
+    scheduler on and its history under PREFECT_HOME; its UI is at the printed
+    address. Several `serve` processes (workers) can serve the same sites against
+    one server and one archive: each scheduled run goes to one of them, per-host
+    politeness holds across all of them, and stopping one never pauses the others.
 
     \b
-    Example:
-      newsarchive serve                 # runs until Ctrl-C; see `prefect server start` for the UI
+    Examples:
+      newsarchive serve --replay              # demo: local server + replay web
+      newsarchive serve --site reuters --limit 2
     """
     cfg = obj.config()
-    from flows.deployments import build_deployments
+    for name in sites_:
+        if name not in cfg.sites:
+            fail(f"no site named {name!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))}")
+    names = list(sites_) or sorted(cfg.sites)
     from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    srv = _start_replay(1, 150) if replay else None
+    from flows.deployments import build_deployments, deployment_name, pool_bound
+    from flows.local_server import ensure_local_server
+
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        server = ensure_local_server()
+        click.echo(f"Prefect server: {server.api_url} (UI: {server.api_url.removesuffix('/api')}; "
+                   f"log: {server.log})", err=True)
+    srv, url = _replay_url(replay, replay_url)
     try:
-        deployments = build_deployments(cfg, archive=str(obj.archive.root), config_path=obj.config_path,
-                                        sites=list(sites_) or None, replay_url=srv.url if srv else None)
-        for d in deployments:
-            click.echo(f"deployment {d.name}: cron {d.schedules[0].schedule.cron!r}", err=True)
-        prefect_serve(*deployments)
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url} if server else {}):
+            taken = asyncio.run(pool_bound([deployment_name(n) for n in names]))
+            if taken:
+                name, pool = next(iter(taken.items()))
+                fail(f"deployment scrape/{name} is registered for work pool {pool!r} (newsarchive deploy); "
+                     f"run workers with `prefect worker start --pool {pool}` instead of serve, or delete it "
+                     f"first (`prefect deployment delete scrape/{name}`)")
+            deployments = build_deployments(cfg, archive=str(obj.archive.root), config_path=obj.config_path,
+                                            sites=names, replay_url=url)
+            for d in deployments:
+                click.echo(f"deployment scrape/{d.name}: {_describe(d)}", err=True)
+            # pause_on_shutdown=False: several processes serve the same deployments; one stopping
+            # must not pause the schedules the others run.
+            prefect_serve(*deployments, limit=limit or len(deployments), pause_on_shutdown=False)
+    except KeyboardInterrupt:
+        click.echo("serve stopped", err=True)
     finally:
         if srv:
             srv.stop()
+        if server:
+            server.stop()
+
+
+def _describe(d) -> str:
+    sched = d.schedules[0].schedule
+    return f"cron {sched.cron!r} UTC" if getattr(sched, "cron", None) else f"every {sched.interval}"
+
+
+def _replay_url(replay: bool, replay_url: str | None):
+    """(server we started or None, URL) for --replay / --replay-url."""
+    if replay_url:
+        return None, replay_url.rstrip("/")
+    if not replay:
+        return None, None
+    import httpx
+    fixed = f"http://127.0.0.1:{REPLAY_PORT}"
+    try:
+        if httpx.get(f"{fixed}/__replay__/stats", timeout=2.0).status_code == 200:
+            click.echo(f"replay web: reusing {fixed}", err=True)
+            return None, fixed
+    except httpx.HTTPError:
+        pass
+    from replay import Corpus, build_app
+    from replay.server import LoopbackServer
+    srv = LoopbackServer(build_app(Corpus(seed=1, per_site=150)), port=REPLAY_PORT).start()
+    click.echo(f"replay web: {srv.url} (seed 1, 150 articles per site)", err=True)
+    return srv, srv.url
 
 
 @cli.command()
@@ -356,8 +438,9 @@ def extract(file: str, url: str, name: str | None) -> None:
 
 
 from flows.cli_archive import COMMANDS as ARCHIVE_COMMANDS  # noqa: E402  (snapshots, export, compact, search)
+from flows.cli_deploy import COMMANDS as DEPLOY_COMMANDS  # noqa: E402  (deploy)
 
-for _command in ARCHIVE_COMMANDS:
+for _command in ARCHIVE_COMMANDS + DEPLOY_COMMANDS:
     cli.add_command(_command)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 import uuid
 from collections import Counter
@@ -19,12 +20,13 @@ import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.states import Completed
+from prefect.states import Completed, Failed
 from prefect.utilities.annotations import quote
 
 import extractors
 from crawl.config import Config, ConfigError, load_config
 from crawl.fetch import Fetcher
+from crawl.hostgate import HostGate
 from crawl.health import check as check_health
 from crawl.health import markdown as health_markdown
 from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site, load_known
@@ -32,15 +34,19 @@ from crawl.warc import WarcWriter
 from dedup.state import DedupState
 from storage.commit import commit_staging, recover
 from storage.lake import Archive
+from storage.runlock import RunLock
 from storage.search import SearchError, refresh_index
 from storage.staging import Staging
 from storage.state import CrawlState, archive_state_loader
 
 from .progress import report
+from .runlog import crawl_logs_to_run_log
 from .report import markdown_table, text_table
 
 VERSION = "0.1.0"
 BATCH_SIZE = 200
+#: A replay web shared by several workers (`--replay-url`, or this variable on each worker).
+ENV_REPLAY_URL = "NEWSARCHIVE_REPLAY_URL"
 
 
 # Tasks get the SiteRun wrapped in prefect's ``quote``: otherwise Prefect walks every
@@ -72,6 +78,12 @@ async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int, skip_k
         done = await crawl_batch_task(run.site.name, quote(run), quote(urls[start:start + batch_size]), n)
         report("batch", site=run.site.name, pages=len(urls[start:start + batch_size]), counters=done)
     return finish_site(run)
+
+
+def unreachable_sites(stats: dict[str, Counter]) -> list[str]:
+    """Sites from which not one response came back (robots, listings, sitemaps and articles)."""
+    reached = ("fetched", "not_modified", "discovery_fetched", "discovery_not_modified")
+    return [site for site, c in stats.items() if not any(c.get(k) for k in reached)]
 
 
 def replay_host_map(config: Config, replay_url: str | None) -> dict[str, str]:
@@ -107,10 +119,24 @@ async def scrape(
     ``since``/``until`` restrict discovery to a publication window (backfill
     chunks); ``skip_known`` skips URLs the archive already holds;
     ``sitemaps_only`` ignores feeds and start pages (they list today's news,
-    not the window's).
+    not the window's). ``replay_url`` (or $NEWSARCHIVE_REPLAY_URL on the worker)
+    crawls a replay web instead of the live sites, with no politeness delay.
     """
+    from prefect.runtime import flow_run
+    arch = Archive(archive)
+    # Held for the whole run: a backfill waiting on this run tells a dead worker from a slow one.
+    with RunLock(arch.root, str(flow_run.id) if flow_run.id else None), crawl_logs_to_run_log():
+        return await _scrape(arch, sites, config_path, replay_url, delay_s, max_articles, batch_size,
+                             since, until, skip_known, sitemaps_only, flow_label)
+
+
+async def _scrape(arch: Archive, sites, config_path, replay_url, delay_s, max_articles, batch_size,
+                  since, until, skip_known, sitemaps_only, flow_label):
     logger = get_run_logger()
     config = load_config(config_path)
+    replay_url = replay_url or os.environ.get(ENV_REPLAY_URL) or None
+    if replay_url and delay_s is None:
+        delay_s = 0.0
     if delay_s is not None:
         config = config.with_politeness(delay_s=delay_s)
     names = sites or sorted(config.sites)
@@ -133,7 +159,6 @@ async def scrape(
         timings[phase] = round(now - clock, 3)
         clock = now
 
-    arch = Archive(archive)
     arch.init()
     run_id = new_run_id()
     started = datetime.now(timezone.utc)
@@ -161,7 +186,8 @@ async def scrape(
     warc = WarcWriter(arch.warc_dir, prefix=f"newsarchive-{run_id}")
     try:
         async with Fetcher(config, host_map=replay_host_map(config, replay_url), warc=warc,
-                           validators=state.validators) as fetcher:
+                           validators=state.validators,
+                           host_gate=HostGate(arch.root / "locks" / "hosts")) as fetcher:
             runs = [SiteRun(site=s, run_id=run_id, fetcher=fetcher,
                             extractor=extractors.registry.get(s.extractor),
                             staging=staging, state=state, health_settings=config.health, dedup=dedup,
@@ -180,11 +206,14 @@ async def scrape(
     stats = {r.site.name: c for r, c in zip(runs, results)}
     errors = [e for r in runs for e in r.errors]
     alarms = [a for a in (check_health(r.health, config.health) for r in runs) if a]
+    unreachable = unreachable_sites(stats)
+    all_unreachable = bool(unreachable) and len(unreachable) == len(stats)
     from prefect.runtime import flow_run
     run_row = {"run_id": run_id, "flow_run_id": str(flow_run.id) if flow_run.id else None,
                "flow_name": flow_label, "sites": names, "started_at": started,
                "finished_at": datetime.now(timezone.utc),
-               "status": "drift" if alarms else "completed_with_errors" if errors else "completed",
+               "status": ("unreachable" if all_unreachable else "drift" if alarms
+                          else "completed_with_errors" if errors else "completed"),
                "newsarchive_version": VERSION}
     con = arch.connect()
     try:
@@ -224,6 +253,15 @@ async def scrape(
               "error_count": len(errors), "timings": timings,
               "drift": [{"site": a.site, "extractor": a.extractor, "failing": a.failing,
                          "shares": a.shares, "examples": a.examples} for a in alarms]}
+    if unreachable:
+        reasons = "; ".join(f"{r.site.name}: {r.errors[0] if r.errors else 'no response'}"
+                            for r in runs if r.site.name in unreachable)
+        message = (f"nothing could be fetched from {', '.join(unreachable)} ({reasons}); check the network, "
+                   f"the site's domains in the config, or --replay-url / ${ENV_REPLAY_URL}")
+        logger.error(message)
+        if all_unreachable:
+            # The fetch log and WARC records of the failed attempts are committed; the run is not a success.
+            return Failed(data=result, message=message)
     if alarms:
         # Flag the run in its Prefect state: completed (the data is stored) but visibly not healthy.
         return Completed(data=result, name="Drift",

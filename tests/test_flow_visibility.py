@@ -1,0 +1,42 @@
+"""What an operator sees in Prefect: an unreachable site fails the run with the reason, and the
+crawl's own log lines are in the flow run's log."""
+from __future__ import annotations
+
+import pytest
+
+from storage.lake import Archive
+from storage.sql import query
+from tests.services import free_port
+
+pytestmark = pytest.mark.prefect
+
+
+async def _logs(flow_run_id) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    async with get_client() as client:
+        return await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+
+
+async def test_unreachable_site_fails_the_run_with_the_reason(prefect_harness, tmp_path):
+    from flows.scrape import scrape
+    dead = f"http://127.0.0.1:{free_port()}"      # nothing listens there
+    state = await scrape(sites=["reuters"], archive=str(tmp_path / "a"), replay_url=dead, return_state=True)
+    assert state.is_failed(), state
+    assert "nothing could be fetched from reuters" in state.message
+    assert "--replay-url" in state.message
+    _, rows = query(Archive(tmp_path / "a"), "SELECT status FROM runs")
+    assert rows == [("unreachable",)]
+    _, rows = query(Archive(tmp_path / "a"), "SELECT count(*), count(*) FILTER (outcome = 'failed') FROM fetch_log")
+    assert rows[0][0] > 0 and rows[0][0] == rows[0][1], "the failed attempts are kept in the fetch log"
+
+
+async def test_crawl_log_lines_reach_the_run_log(prefect_harness, replay_web, tmp_path):
+    from flows.scrape import scrape
+    state = await scrape(sites=["almayadeen"], archive=str(tmp_path / "a"), replay_url=replay_web.url,
+                         return_state=True)
+    assert state.is_completed()
+    logs = await _logs(state.state_details.flow_run_id)
+    names = {log.name for log in logs}
+    assert "crawl.discovery" in names, sorted(names)
+    assert any("almayadeen: discovered" in log.message for log in logs)

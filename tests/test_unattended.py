@@ -85,6 +85,11 @@ def test_two_workers_from_prefect_yaml_on_postgres(tmp_path):
                                "--pool-limit", "4"], env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "deployment scrape/scrape-almayadeen: @every 10s" in done.stdout
+        # serve would silently take over the pool's deployment: it refuses, naming the fix.
+        refused = subprocess.run([NEWSARCHIVE, "--archive", str(arch), "serve", "--site", "almayadeen"], env=env,
+                                 capture_output=True, text=True, timeout=300)
+        assert refused.returncode != 0
+        assert "scrape/scrape-almayadeen is registered for work pool 'newsarchive'" in refused.stderr, refused.stderr
 
         logs = [tmp_path / f"worker{i}.log" for i in (1, 2)]
         workers = [start_worker("newsarchive", f"w{i}", env, log) for i, log in zip((1, 2), logs)]

@@ -57,6 +57,7 @@ class CappedDecoder:
         self.encoding = enc
         self.max_bytes = max_bytes
         self.size = 0
+        self._fed = 0
         self._deflate_raw = False
         self._z = self._new()
 
@@ -74,6 +75,7 @@ class CappedDecoder:
         return out
 
     def feed(self, chunk: bytes) -> bytes:
+        self._fed += len(chunk)
         if self._z is None:
             return self._count(chunk)
         parts = []
@@ -99,7 +101,7 @@ class CappedDecoder:
         return b"".join(parts)
 
     def finish(self) -> bytes:
-        if self._z is None:
+        if self._z is None or not self._fed:   # no body at all (304, HEAD): nothing to decode
             return b""
         out = self._count(self._z.flush())
         if not self._z.eof:

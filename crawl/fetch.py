@@ -242,6 +242,7 @@ class Fetcher:
                                 body += decoder.feed(chunk)
                             body += decoder.finish()
             except PageTooLarge as e:
+                body += e.partial          # archived up to the cap, marked WARC-Truncated: length
                 ex.kind, truncated, ex.detail = "too_large", "length", str(e)
             except BadEncoding as e:
                 ex.kind, ex.detail = "bad_encoding", str(e)

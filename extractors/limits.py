@@ -28,7 +28,12 @@ TOO_DEEP = "too_deep"
 
 
 class PageTooLarge(NewsarchiveError, ValueError):
-    """A body whose decompressed size exceeds the cap."""
+    """A body whose decompressed size exceeds the cap; ``partial``: the output of the failing
+    ``feed`` that still fits under it (so a caller can keep exactly ``max_bytes``)."""
+
+    def __init__(self, message: str, partial: bytes = b""):
+        super().__init__(message)
+        self.partial = partial
 
 
 class BadEncoding(NewsarchiveError, ValueError):
@@ -68,17 +73,19 @@ class CappedDecoder:
             return zlib.decompressobj(-zlib.MAX_WBITS if self._deflate_raw else zlib.MAX_WBITS)
         return None
 
-    def _count(self, out: bytes) -> bytes:
+    def _count(self, out: bytes, parts: list[bytes] | None = None) -> bytes:
+        room = self.max_bytes - self.size
         self.size += len(out)
         if self.size > self.max_bytes:
-            raise PageTooLarge(f"the decompressed body exceeds {self.max_bytes} bytes")
+            raise PageTooLarge(f"the decompressed body exceeds {self.max_bytes} bytes",
+                               partial=b"".join(parts or []) + out[:room])
         return out
 
     def feed(self, chunk: bytes) -> bytes:
         self._fed += len(chunk)
         if self._z is None:
             return self._count(chunk)
-        parts = []
+        parts: list[bytes] = []
         data = chunk
         while data:
             try:
@@ -90,7 +97,7 @@ class CappedDecoder:
                     self._z = self._new()
                     continue
                 raise BadEncoding(f"the {self.encoding} body does not decode ({e})") from None
-            parts.append(self._count(out))
+            parts.append(self._count(out, parts))
             if self._z.eof:
                 data = self._z.unused_data          # a next gzip member (concatenated streams)
                 if data and self.encoding in ("gzip", "x-gzip"):

@@ -164,3 +164,58 @@ async def test_bad_gzip_is_bad_encoding_not_retried_and_refetched_next_run(tmp_p
         assert set(stored(arch)) == set(fetches)
     finally:
         srv.stop()
+
+
+# -- force_https per site: a custom site on plain http ----------------------------------------------------
+
+def plain_http_site():
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    slugs = [f"2026/01/0{i}/harbour-council-approves-new-ferry-line-{i}" for i in range(1, 4)]
+
+    async def home(request):
+        links = "".join(f'<li><a href="/news/{s}">Story {i}</a></li>' for i, s in enumerate(slugs))
+        return HTMLResponse(f"<html><body><ul>{links}</ul></body></html>")
+
+    async def article(request):
+        n = request.path_params["rest"][-1]
+        paras = "".join(f"<p>The harbour council approved ferry line {n} on Tuesday, paragraph {k}, after a "
+                        f"long debate about costs and timetables.</p>" for k in range(6))
+        return HTMLResponse(f"<html><head><title>Ferry line {n}</title></head><body><article><h1>Ferry line {n}"
+                            f"</h1>{paras}</article></body></html>")
+
+    return Starlette(routes=[Route("/robots.txt", lambda r: Response("", status_code=404)),
+                             Route("/", home), Route("/news/{rest:path}", article)])
+
+
+@pytest.mark.parametrize("force_https", [False, True])
+async def test_a_plain_http_site_is_crawled_when_force_https_is_false(tmp_path, force_https):
+    import dataclasses
+
+    import extractors
+    from crawl.config import parse_config
+    from crawl.fetch import Fetcher
+    from crawl.pipeline import SiteRun, crawl_batch, discover_urls
+    from pipeline_helpers import no_sleep
+    from replay.server import LoopbackServer
+    from storage.staging import Staging
+    from storage.state import CrawlState
+
+    with LoopbackServer(plain_http_site()) as server:
+        cfg = parse_config({"fetch": {"retries": 0}, "sites": {"plain": {
+            "domains": ["127.0.0.1"], "extractor": "generic", "start_pages": [server.url + "/"],
+            "force_https": force_https, "politeness": {"delay_s": 0}}}}, "custom.toml")
+        cfg = dataclasses.replace(cfg, fetch=dataclasses.replace(cfg.fetch, timeout_s=5.0))
+        async with Fetcher(cfg, sleep=no_sleep) as fetcher:
+            run = SiteRun(site=cfg.site("plain"), run_id="r1", fetcher=fetcher, extractor=extractors.GENERIC,
+                          staging=Staging(tmp_path / "staging", "r1"), state=CrawlState())
+            urls = [d.url for d in await discover_urls(run)]
+            counters = await crawl_batch(run, urls, 0)
+    assert len(urls) == 3
+    if force_https:      # the default: http links are rewritten to https, which this server does not speak
+        assert all(u.startswith("https://") for u in urls) and counters.get("extracted", 0) == 0
+    else:
+        assert all(u.startswith(server.url + "/news/") for u in urls)
+        assert counters["extracted"] == counters["new"] == 3

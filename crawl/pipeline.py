@@ -125,9 +125,11 @@ async def discover_urls(run: SiteRun, *, max_urls: int | None = None) -> list[Di
         run.counters[f"discovery_{page.outcome}"] += 1
         if kind == "page" and page.outcome == "fetched" and page.text:
             # Home and section pages carry the BREAKING ticker too, fetched fresh every run.
-            try:
-                note_ticker(run, run.extractor.parse(page.text, page.final_url).ticker, page)
-            except Exception:  # a listing page the extractor cannot read costs only its ticker
+            try:   # off the event loop and within the page budget, like article pages
+                listing = await asyncio.wait_for(_in_thread(run.extractor.parse, page.text, page.final_url),
+                                                 run.extract_budget_s)
+                note_ticker(run, listing.ticker, page)
+            except Exception:  # a listing page the extractor cannot read (or in time) costs only its ticker
                 run.counters["ticker_page_unreadable"] += 1
     run.staging.append("fetch_log", f"{run.site.name}-discovery", rows)
     for message in result.errors:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -25,16 +24,12 @@ from storage.state import CrawlState
 
 from .config import HealthSettings, SiteConfig
 from .discovery import DiscoveredUrl, discover
-from .fetch import Fetcher, FetchResult, looks_like_text
-from .health import SiteHealth, missing_fields
+from .extraction import HTML_TYPES  # noqa: F401  (moved there; still importable from here)
+from .extraction import EXTRACT_BUDGET_S, apply_parsed, extract_page_off_loop, in_thread, parse_page, unusable_page
+from .fetch import Fetcher, FetchResult
+from .health import SiteHealth
 
 log = logging.getLogger("newsarchive.crawl")
-
-HTML_TYPES = ("text/html", "application/xhtml+xml")
-# Wall-clock budget of one page's extraction in the crawl. Pages are bounded before parsing
-# (extractors/limits.py), so this only catches what the bounds miss; a page over it is not
-# stored (failed:extract_timeout) and is fetched again next run.
-EXTRACT_BUDGET_S = 20.0
 
 
 @dataclass
@@ -61,7 +56,7 @@ class SiteRun:
     url_rules: SiteRules | None = None
     # urls -> their CrawlState from the archive; None: ``state`` already covers every URL.
     state_loader: Callable[[list[str]], CrawlState] | None = None
-    extract_budget_s: float = EXTRACT_BUDGET_S
+    extract_budget_s: float = EXTRACT_BUDGET_S   # per page, see crawl/extraction.py
 
     def __post_init__(self) -> None:
         if self.health is None:
@@ -126,7 +121,7 @@ async def discover_urls(run: SiteRun, *, max_urls: int | None = None) -> list[Di
         if kind == "page" and page.outcome == "fetched" and page.text:
             # Home and section pages carry the BREAKING ticker too, fetched fresh every run.
             try:   # off the event loop and within the page budget, like article pages
-                listing = await asyncio.wait_for(_in_thread(run.extractor.parse, page.text, page.final_url),
+                listing = await asyncio.wait_for(in_thread(run.extractor.parse, page.text, page.final_url),
                                                  run.extract_budget_s)
                 note_ticker(run, listing.ticker, page)
             except Exception:  # a listing page the extractor cannot read (or in time) costs only its ticker
@@ -154,115 +149,10 @@ def _discovery_kind(site: SiteConfig, url: str) -> str:
     return "page"
 
 
-@dataclass
-class Parsed:
-    """What the extractors made of one page (computed off the event loop, applied on it)."""
-    art: Article | None = None
-    error: str | None = None              # the site extractor raised
-    fallback: Article | None = None       # generic record, when the site one failed or had no body
-    fallback_error: str | None = None
-
-
-def parse_page(extractor: Extractor, html: str, url: str) -> Parsed:
-    """Site extractor first; the generic fallback when it fails or finds no body. Pure: safe in a
-    worker thread (touches no run state)."""
-    out = Parsed()
-    try:
-        out.art = extractor.parse(html, url)
-    except Exception as e:  # a broken page must not stop the run
-        out.error = f"{type(e).__name__}: {e}"
-    if (out.art is None or not out.art.body) and extractor is not GENERIC:
-        try:
-            out.fallback = GENERIC.parse(html, url)
-        except Exception as e:
-            out.fallback_error = f"{type(e).__name__}: {e}"
-    return out
-
-
-def apply_parsed(run: SiteRun, r: FetchResult, parsed: Parsed) -> Article | None:
-    """Count and note what ``parse_page`` found; the record to store (or None)."""
-    art = parsed.art
-    if parsed.error is not None:
-        run.counters["extract_failed"] += 1
-        run.note_error("extract", f"{run.site.name}: extractor {run.extractor.name!r} failed on "
-                                  f"{r.final_url}: {parsed.error}; falling back to 'generic'")
-    if run.extractor is not GENERIC:
-        run.health.record(r.final_url, missing_fields(art, run.health_settings.min_body_chars))
-    if parsed.fallback_error is not None:
-        run.note_error("extract", f"{run.site.name}: generic extractor failed on {r.final_url}: "
-                                  f"{parsed.fallback_error}")
-    if parsed.fallback is not None:
-        parsed.fallback.quality.append(f"fallback:generic(from {run.extractor.name})")
-        run.counters["extract_fallback"] += 1
-        art = parsed.fallback
-    return art
-
-
 def extract_page(run: SiteRun, r: FetchResult) -> Article | None:
-    """Extract one fetched page in this thread (re-extraction from WARC files)."""
+    """Site extractor first; the generic fallback when it fails or finds no body. In this thread
+    (re-extraction from WARC files); the crawl uses ``extract_page_off_loop``."""
     return apply_parsed(run, r, parse_page(run.extractor, r.text or "", r.final_url))
-
-
-async def extract_page_off_loop(run: SiteRun, r: FetchResult) -> Article | None:
-    """Extract in a worker thread within ``run.extract_budget_s``, so a slow page never stalls
-    the other fetches of the crawl. Over budget: None, the fetch marked failed:extract_timeout
-    (no validators kept, so the next run fetches it again); the thread's late result is dropped."""
-    try:
-        parsed = await asyncio.wait_for(_in_thread(parse_page, run.extractor, r.text or "", r.final_url),
-                                        run.extract_budget_s)
-    except TimeoutError:
-        run.counters["failed:extract_timeout"] += 1
-        r.outcome, r.error_kind, r.etag, r.last_modified = "failed", "extract_timeout", None, None
-        r.error = (f"{run.site.name}: {r.final_url} not stored: extraction took longer than "
-                   f"{run.extract_budget_s:g}s; the page is fetched again next run (its raw response "
-                   f"is in the WARC files)")
-        run.note_error("extract_timeout", r.error)
-        return None
-    return apply_parsed(run, r, parsed)
-
-
-def _in_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future:
-    """``fn(*args)`` in its own daemon thread. Unlike a shared pool, a page still running past its
-    budget holds no worker that later pages (or the archive lookups) wait for."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future = loop.create_future()
-
-    def deliver(ok: bool, value: Any) -> None:
-        if not fut.done():   # cancelled by the budget: the result is dropped
-            fut.set_result(value) if ok else fut.set_exception(value)
-
-    def work() -> None:
-        try:
-            ok, value = True, fn(*args)
-        except BaseException as e:  # delivered to the awaiting coroutine
-            ok, value = False, e
-        try:
-            loop.call_soon_threadsafe(deliver, ok, value)
-        except RuntimeError:   # the loop is gone (run over): nobody waits for this page any more
-            pass
-
-    threading.Thread(target=work, name="extract", daemon=True).start()
-    return fut
-
-
-def unusable_page(run: SiteRun, r: FetchResult) -> str | None:
-    """Why a fetched 200 cannot be an article: "not_html" (another content type, or bytes that
-    are not text) or "empty"; None when it can. A body that is not text or empty is a server
-    fault: the fetch is marked failed (no validators kept), so the next run fetches it again."""
-    ctype = r.headers.get("content-type", "text/html").split(";")[0].strip().lower()
-    if ctype not in HTML_TYPES:
-        return "not_html"
-    if not (r.content or b"").strip():
-        kind, what = "empty", "the body is empty"
-    elif not looks_like_text(r.text):
-        kind, what = "not_html", f"the {len(r.content)}-byte body is not text (binary or garbage bytes)"
-    else:
-        return None
-    r.outcome, r.error_kind, r.etag, r.last_modified = "failed", kind, None, None
-    r.error = (f"{run.site.name}: {r.final_url} not stored: HTTP {r.status} but {what}; the server sent a "
-               f"broken response, the URL will be fetched again next run")
-    run.note_error(kind, r.error)
-    return kind
 
 
 def note_ticker(run: SiteRun, items: Iterable[str], r: FetchResult) -> None:
@@ -360,7 +250,7 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
             if r.outcome == "failed":
                 run.note_error(r.error_kind or "failed", r.error or f"{r.url} failed")
         elif r.outcome == "fetched":
-            problem = unusable_page(run, r)
+            problem = unusable_page(run, r)     # not_html / empty: counted, never stored
             if problem is not None:
                 run.counters[problem] += 1
             else:

@@ -338,7 +338,7 @@ class Fetcher:
                                                    f"domains {list(site.domains)} (add that host to domains)")
                 current = nxt
                 continue
-            if ex.kind in ("truncated", "too_large"):
+            if ex.kind in ("truncated", "too_large", "bad_encoding"):   # unreadable: as if unreachable
                 return RobotsFetch(None, error=f"{ex.kind}: {ex.detail}")
             return RobotsFetch(ex.status, ex.content,
                                error=f"HTTP {ex.status} after {ex.attempts} attempt(s)" if ex.kind else None)

@@ -361,6 +361,7 @@ def extract(obj: Ctx, file: str, url: str, name: str | None) -> None:
       newsarchive extract page.html --url https://www.reuters.com/world/...
     """
     import extractors
+    from crawl.fetch import detect_encoding
     from extractors.limits import BadEncoding, PageTooLarge, decompress
     max_bytes = obj.config().fetch.max_bytes
     size = Path(file).stat().st_size
@@ -378,7 +379,9 @@ def extract(obj: Ctx, file: str, url: str, name: str | None) -> None:
         except BadEncoding as e:
             fail(f"{file}: not a valid .gz file ({e}); save or download the page again")
     try:
-        art = extractors.extract(data.decode("utf-8", errors="replace"), url, extractor=name)
+        # Charset from the bytes (BOM, <meta>, UTF-8 validity, sniffing), as the fetcher does.
+        text = data.decode(detect_encoding(data, "text/html") or "utf-8", errors="replace")
+        art = extractors.extract(text, url, extractor=name)
     except extractors.RegistryError as e:
         fail(str(e))
     click.echo(json.dumps(art.to_dict(), ensure_ascii=False, indent=2))

@@ -4,6 +4,7 @@ Errors name the file, the site and the setting, and say how to fix it.
 """
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -18,6 +19,7 @@ from newsarchive.errors import NewsarchiveError
 DEFAULT_CONFIG = "sites.toml (embedded default)"
 ENV_CONFIG = "NEWSARCHIVE_CONFIG"
 PAGE = "{page}"     # the page-number placeholder of archive_pages URLs
+MAX_DELAY_S = 3600.0  # longest politeness delay / timeout / backoff accepted (an hour)
 
 
 class ConfigError(NewsarchiveError, ValueError):
@@ -66,6 +68,8 @@ class SiteConfig:
     # Backfill only: listing URLs with a {page} placeholder that page back in time (crawl/pagination.py).
     archive_pages: tuple[str, ...] = ()
     max_archive_pages: int = 200      # listing pages fetched per archive listing per run (a safety cap)
+    # Canonical URLs use https (every site we know serves it); false keeps http:// URLs as they are.
+    force_https: bool = True
 
     def owns(self, url: str) -> bool:
         host = (urlsplit(url).hostname or "").lower()
@@ -94,6 +98,12 @@ class Config:
 
     def with_politeness(self, delay_s: float | None = None, concurrency: int | None = None) -> "Config":
         """A copy with every site's politeness overridden (used by --replay and benchmarks)."""
+        if delay_s is not None:
+            _check_range(delay_s, "delay_s", *_RANGES[Politeness]["delay_s"], f"{self.source} (override)",
+                         "politeness")
+        if concurrency is not None:
+            _check_range(concurrency, "concurrency_per_host", *_RANGES[Politeness]["concurrency_per_host"],
+                         f"{self.source} (override)", "politeness")
         sites = {}
         for name, s in self.sites.items():
             p = s.politeness
@@ -121,6 +131,12 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         except FileNotFoundError:
             raise ConfigError(f"config file {source} does not exist; pass an existing file with --config "
                               f"or unset {ENV_CONFIG} to use the embedded default") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{source}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                              f"save the file as UTF-8") from None
+        except OSError as e:
+            raise ConfigError(f"config file {source} cannot be read ({e.strerror or e}); pass a readable "
+                              f"TOML file with --config") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -131,13 +147,8 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
 def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
     _check_keys(raw, {"fetch", "health", "sites"}, source, "top level")
     fetch = _build(FetchSettings, raw.get("fetch", {}), source, "[fetch]")
-    if fetch.timeout_s <= 0 or fetch.max_bytes <= 0 or fetch.max_redirects < 0 or fetch.retries < 0:
-        raise ConfigError(f"{source}: [fetch] timeout_s and max_bytes must be > 0, "
-                          f"max_redirects and retries >= 0")
+    _check_header_value(fetch.user_agent, "user_agent", source, "[fetch]")
     health = _build(HealthSettings, raw.get("health", {}), source, "[health]")
-    if not 0 <= health.threshold <= 1 or health.min_pages < 1 or health.min_body_chars < 0:
-        raise ConfigError(f"{source}: [health] threshold must be within 0..1, min_pages >= 1, "
-                          f"min_body_chars >= 0")
     sites_raw = raw.get("sites")
     if not isinstance(sites_raw, dict) or not sites_raw:
         raise ConfigError(f"{source}: no [sites.NAME] tables; add at least one site")
@@ -172,8 +183,11 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
             raise ConfigError(f"{source}: {where} domain {d!r} is not a bare lowercase host name "
                               f"(write 'www.example.com', not a URL)")
     politeness = _build(Politeness, body.get("politeness", {}), source, f"{where}.politeness")
-    if politeness.concurrency_per_host < 1 or politeness.delay_s < 0:
-        raise ConfigError(f"{source}: {where}.politeness needs concurrency_per_host >= 1 and delay_s >= 0")
+    for key in ("timezone", "schedule"):
+        if key in body and not isinstance(body[key], str):
+            raise ConfigError(f"{source}: {where} {key} = {body[key]!r} must be a string, e.g. "
+                              + ("timezone = 'Asia/Beirut'" if key == "timezone" else "schedule = '*/30 * * * *'"))
+    force_https = _typed(body, "force_https", bool, source, where) if "force_https" in body else True
     site = SiteConfig(
         name=name,
         domains=domains,
@@ -188,6 +202,7 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
         lookback_days=body.get("lookback_days"),
         archive_pages=tuple(_str_list(body, "archive_pages", source, where)),
         max_archive_pages=body.get("max_archive_pages", 200),
+        force_https=force_https,
     )
     for key in ("start_pages", "feeds", "sitemaps", "archive_pages"):
         for url in getattr(site, key):
@@ -255,6 +270,17 @@ def _check_keys(d: dict, allowed: set[str], source: str, where: str) -> None:
                           f"allowed: {', '.join(sorted(allowed))}")
 
 
+# Allowed values of every number: (low, low inclusive, high); all must also be finite.
+_RANGES: dict[type, dict[str, tuple[float, bool, float]]] = {
+    FetchSettings: {"timeout_s": (0, False, MAX_DELAY_S), "max_bytes": (1, True, 1_000_000_000),
+                    "max_redirects": (0, True, 50), "retries": (0, True, 20),
+                    "backoff_base_s": (0, True, MAX_DELAY_S), "backoff_max_s": (0, True, MAX_DELAY_S)},
+    Politeness: {"concurrency_per_host": (1, True, 64), "delay_s": (0, True, MAX_DELAY_S)},
+    HealthSettings: {"threshold": (0, True, 1), "min_pages": (1, True, 1_000_000),
+                     "min_body_chars": (0, True, 1_000_000)},
+}
+
+
 def _build(cls, raw: Any, source: str, where: str):
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: {where} must be a table")
@@ -264,7 +290,30 @@ def _build(cls, raw: Any, source: str, where: str):
         if f.name in raw:
             default = getattr(cls(), f.name)
             kwargs[f.name] = _typed(raw, f.name, type(default), source, where)
+            if f.name in _RANGES.get(cls, {}):
+                _check_range(kwargs[f.name], f.name, *_RANGES[cls][f.name], source, where, default)
     return cls(**kwargs)
+
+
+def _check_range(value: float, key: str, low: float, low_inclusive: bool, high: float, source: str,
+                 where: str, example: Any = None) -> None:
+    """One line naming the setting, the allowed range and an example (nan and inf never pass)."""
+    ok = math.isfinite(value) and (low <= value if low_inclusive else low < value) and value <= high
+    if not ok:
+        bound = f"within {low:g}..{high:g}" if low_inclusive else f"> {low:g} and <= {high:g}"
+        hint = f"; e.g. {key} = {example!r}" if example is not None else ""
+        raise ConfigError(f"{source}: {where} {key} = {value!r} is out of range: it must be a finite "
+                          f"number {bound}{hint}")
+
+
+def _check_header_value(value: str, key: str, source: str, where: str) -> None:
+    """Header values go on the wire as they are: printable ASCII only (a newline in the user agent
+    made every request fail, reported as 'robots.txt unreachable')."""
+    bad = next((c for c in value if not " " <= c <= "~"), None)
+    if not value.strip() or bad is not None:
+        what = f"contains {bad!r}" if bad is not None else "is empty"
+        raise ConfigError(f"{source}: {where} {key} {what}; it is sent as an HTTP header, so use printable "
+                          f"ASCII on one line, e.g. {key} = 'mybot/1.0 (+https://example.org/bot)'")
 
 
 def _typed(d: dict, key: str, typ: type, source: str, where: str):

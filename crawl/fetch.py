@@ -11,8 +11,16 @@ Outcomes:
   fetched       2xx, body read (and decoded)
   not_modified  304 to a conditional request (validators from earlier runs)
   failed        timeout, connect, http_4xx, http_5xx, http_429, too_large,
-                too_many_redirects, truncated, robots_unavailable
+                too_many_redirects, truncated, bad_encoding, robots_unavailable
                 (transient kinds are worth retrying next run)
+
+Content checks: a body shorter than its Content-Length or a chunked body cut off is
+``truncated``, and so is an HTML page without ``</html>`` on a site whose pages fetched earlier
+in the run all had it (a 200 cut short); both are retried. A body whose gzip/deflate does not
+decode is ``bad_encoding`` (not retried: the server sends it that way). Bodies are decoded
+with a cap on the decompressed size (extractors.limits.CappedDecoder), so a gzip bomb is
+``too_large`` and never expands in memory. The charset comes from the bytes when the declared
+one cannot be right (valid multi-byte UTF-8 labelled latin-1, or invalid UTF-8 labelled UTF-8).
   skipped       offsite (URL or redirect outside the site's domains),
                 robots (disallowed by robots.txt, or robots.txt answered 401/403)
 """
@@ -40,11 +48,17 @@ from crawl.hostgate import HostGate
 from crawl.robots import RobotsCache, RobotsFetch, RobotsPolicy
 from crawl.transport import HostMapTransport
 from crawl.warc import WarcRef, WarcWriter
+from extractors.limits import BadEncoding, CappedDecoder, PageTooLarge
 
 log = logging.getLogger(__name__)
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 RETRYABLE_KINDS = frozenset({"timeout", "connect", "truncated", "http_5xx", "http_429"})
+# Codings we decode ourselves (with the size cap); servers are asked for no others.
+ACCEPT_ENCODING = "gzip, deflate"
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+_HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
+_HTML_END = re.compile(rb"</html\s*>", re.I)
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five redirects
 
 
@@ -128,6 +142,8 @@ class Fetcher:
         self.stats: collections.Counter[str] = collections.Counter()
         self._hosts: dict[str, _Host] = {}
         self._robots = RobotsCache(self._fetch_robots)
+        # Per site: HTML documents seen complete this run, with and without "</html>".
+        self._html_endings: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
 
         self.total_concurrency = max(1, sum(s.politeness.concurrency_per_host * len(s.domains)
                                             for s in config.sites.values()))
@@ -139,7 +155,7 @@ class Fetcher:
             transport = HostMapTransport(host_map, inner=transport)
         self._client = httpx.AsyncClient(
             transport=transport,
-            headers={"User-Agent": self.settings.user_agent},
+            headers={"User-Agent": self.settings.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
             timeout=httpx.Timeout(self.settings.timeout_s),
             follow_redirects=False,
             limits=limits,
@@ -230,17 +246,22 @@ class Fetcher:
                             ex.kind, truncated = "too_large", "length"
                             ex.detail = f"Content-Length {declared} exceeds {max_bytes}"
                         else:
-                            async for chunk in response.aiter_bytes():
-                                body += chunk
-                                if len(body) > max_bytes:
-                                    del body[max_bytes:]
-                                    ex.kind, truncated = "too_large", "length"
-                                    ex.detail = f"body exceeds {max_bytes} bytes"
-                                    break
+                            # Raw bytes, decoded here with the cap on the decoded size.
+                            decoder = _decoder(response.headers.get("content-encoding"), max_bytes)
+                            async for chunk in response.aiter_raw():
+                                body += decoder.feed(chunk)
+                            body += decoder.finish()
+            except PageTooLarge as e:
+                body += e.partial          # archived up to the cap, marked WARC-Truncated: length
+                ex.kind, truncated, ex.detail = "too_large", "length", str(e)
+            except BadEncoding as e:
+                ex.kind, ex.detail = "bad_encoding", str(e)
             except (httpx.TimeoutException, TimeoutError) as e:
                 ex.kind, ex.detail = "timeout", f"{type(e).__name__}"
                 truncated = "time" if ex.status is not None else None
-            except (httpx.RemoteProtocolError, httpx.ReadError, httpx.DecodingError) as e:
+            except httpx.DecodingError as e:
+                ex.kind, ex.detail = "bad_encoding", str(e) or type(e).__name__
+            except (httpx.RemoteProtocolError, httpx.ReadError) as e:
                 if ex.status is not None:
                     ex.kind, truncated = "truncated", "disconnect"
                 else:
@@ -248,6 +269,10 @@ class Fetcher:
                 ex.detail = str(e) or type(e).__name__
             except httpx.HTTPError as e:
                 ex.kind, ex.detail = "connect", str(e) or type(e).__name__
+        if ex.kind is None and ex.status == 200 and self._cut_html(site, ex.headers, body):
+            ex.kind, truncated = "truncated", "unspecified"
+            ex.detail = (f"the HTML ends without </html> after {len(body)} bytes, unlike the site's other "
+                         f"pages this run")
         ex.content = bytes(body)
         self.stats["bytes"] += len(body)
         if ex.status is not None:
@@ -270,6 +295,22 @@ class Fetcher:
                 )
                 self.stats["warc_records"] += 1
         return ex
+
+    def _cut_html(self, site: SiteConfig, headers: httpx.Headers, body: bytes | bytearray) -> bool:
+        """Whether a complete-looking 200 is an HTML document cut short: it starts as a document
+        but has no ``</html>``, and every page of the site seen so far this run had one (sites
+        that omit it, as HTML allows, are never flagged once one such page was seen)."""
+        ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype not in _HTML_TYPES or not _HTML_START.match(bytes(body[:4096])):
+            return False
+        endings = self._html_endings[site.name]
+        if _HTML_END.search(body):
+            endings["closed"] += 1
+            return False
+        if endings["closed"] and not endings["open"]:
+            return True
+        endings["open"] += 1
+        return False
 
     async def _exchange_with_retries(self, site: SiteConfig, url: str, headers: Mapping[str, str]) -> _Exchange:
         attempt = 0
@@ -307,7 +348,7 @@ class Fetcher:
                                                    f"domains {list(site.domains)} (add that host to domains)")
                 current = nxt
                 continue
-            if ex.kind in ("truncated", "too_large"):
+            if ex.kind in ("truncated", "too_large", "bad_encoding"):   # unreadable: as if unreachable
                 return RobotsFetch(None, error=f"{ex.kind}: {ex.detail}")
             return RobotsFetch(ex.status, ex.content,
                                error=f"HTTP {ex.status} after {ex.attempts} attempt(s)" if ex.kind else None)
@@ -433,9 +474,12 @@ class Fetcher:
             "connect": f"{name}: {final} failed {tries}: could not connect or the server closed the connection "
                        f"({ex.detail}); check the host name, DNS and network (or the --replay host map); "
                        f"the URL will be retried next run",
-            "truncated": f"{name}: {final} failed {tries}: the connection closed before the whole body arrived "
-                         f"({ex.detail}); the server or network is dropping responses, the URL will be retried "
-                         f"next run",
+            "truncated": f"{name}: {final} failed {tries}: the body arrived incomplete ({ex.detail}); the "
+                         f"server or network is cutting responses short, nothing was stored and the URL will "
+                         f"be retried next run",
+            "bad_encoding": f"{name}: {final} failed: HTTP {ex.status} but the body cannot be decoded "
+                            f"({ex.detail}); the server sends a broken compressed response, not a network "
+                            f"fault, so it was not retried now; the URL will be fetched again next run",
             "too_large": f"{name}: {final} failed: {ex.detail} (fetch.max_bytes={s.max_bytes}); raise "
                          f"fetch.max_bytes if the page is legitimately that large",
             "http_5xx": f"{name}: {final} failed {tries}: HTTP {ex.status} from server; the site is failing, "
@@ -450,6 +494,7 @@ class Fetcher:
             messages[kind] = (f"{name}: {final} failed: HTTP {ex.status} without a usable Location or body; "
                               f"check the URL in a browser and fix the configured/linked URL")
         r = self._from_exchange(result, ex, "failed", kind, messages[kind], final, attempts)
+        r.etag = r.last_modified = None   # validators of a response we could not use are never kept
         if url != final:
             r.error = r.error.replace(f"{name}: {final}", f"{name}: {url} (redirected to {final})", 1)
         return r
@@ -488,6 +533,16 @@ def _host_key(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     return f"{host}:{parts.port}" if parts.port else host
+
+
+def _decoder(content_encoding: str | None, max_bytes: int) -> CappedDecoder:
+    """The capped decoder for a Content-Encoding header ("gzip", "identity", "gzip, identity"...)."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if len(codings) > 1:
+        raise BadEncoding(f"Content-Encoding {content_encoding!r} stacks several codings; only one of "
+                          f"{ACCEPT_ENCODING} is accepted")
+    return CappedDecoder(codings[0] if codings else None, max_bytes)
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -533,27 +588,37 @@ def detect_encoding(content: bytes, content_type: str | None) -> str | None:
     for bom, name in _BOMS:
         if content.startswith(bom):
             return name
+    declared = None
     if content_type:
         for param in content_type.split(";")[1:]:
             key, _, value = param.partition("=")
             if key.strip().lower() == "charset":
-                enc = _codec(value)
-                if enc:
-                    return enc
-    head = content[:4096]
-    m = _XML_DECL.match(head) or _META_CHARSET.search(head)
-    if m:
-        enc = _codec(m.group(1))
-        if enc:
+                declared = _codec(value)
+                break
+    if declared is None:
+        head = content[:4096]
+        m = _XML_DECL.match(head) or _META_CHARSET.search(head)
+        if m:
+            declared = _codec(m.group(1))
             # A page we could prescan as ASCII cannot really be UTF-16 (WHATWG rule).
-            return "utf-8" if enc.startswith("utf-16") or enc.startswith("utf_16") else enc
-    if not content:
+            if declared is not None and declared.startswith(("utf-16", "utf_16")):
+                declared = "utf-8"
+    if declared is not None:
+        # The label is checked against the bytes: multi-byte UTF-8 sequences (an "é" as C3 A9)
+        # labelled latin-1 decode as mojibake ("CafÃ©"); bytes that are not UTF-8 labelled UTF-8
+        # decode as U+FFFD. Either way the bytes win.
+        utf8 = _is_utf8(content)
+        if declared == "utf-8":
+            # Mostly UTF-8 with a stray bad byte stays UTF-8 (one U+FFFD); no UTF-8 sequence at
+            # all means a legacy charset mislabelled: sniff it.
+            if utf8 or _UTF8_SEQUENCE.search(content):
+                return declared
+        elif utf8 and not content.isascii() and not declared.startswith(("utf-16", "utf_16", "utf-32")):
+            return "utf-8"
+        else:
+            return declared
+    if not content or _is_utf8(content):
         return "utf-8"
-    try:
-        content.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        pass
     from charset_normalizer import from_bytes
     results = from_bytes(content[:200_000])
     best = results.best()
@@ -575,3 +640,30 @@ _LATIN_SINGLE_BYTE = frozenset({
     "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16", "mac_latin2", "mac_roman",
     "mac_iceland", "mac_turkish", "cp437", "cp775", "cp850", "cp852", "cp858",
 })
+
+
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _is_utf8(content: bytes) -> bool:
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# C0 controls other than tab, newline, form feed and carriage return; C1 controls; U+FFFD.
+_NOT_TEXT = frozenset(chr(c) for c in [*range(0, 9), 11, *range(14, 32), 127, *range(0x80, 0xA0)]) | {"\ufffd"}
+
+
+def looks_like_text(text: str | None, sample: int = 65536) -> bool:
+    """Whether a decoded body is text at all: random or binary bytes served as text/html decode
+    to many control characters and U+FFFD (about 1 in 8 characters); real pages to almost none."""
+    if not text:
+        return False
+    head = text[:sample]
+    if "\x00" in head:
+        return False
+    bad = sum(1 for ch in head if ch in _NOT_TEXT)
+    return bad <= len(head) * 0.01

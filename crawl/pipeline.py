@@ -7,6 +7,7 @@ without Prefect.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,12 +24,12 @@ from storage.state import CrawlState
 
 from .config import HealthSettings, SiteConfig
 from .discovery import DiscoveredUrl, discover
+from .extraction import HTML_TYPES  # noqa: F401  (moved there; still importable from here)
+from .extraction import EXTRACT_BUDGET_S, apply_parsed, extract_page_off_loop, in_thread, parse_page, unusable_page
 from .fetch import Fetcher, FetchResult
-from .health import SiteHealth, missing_fields
+from .health import SiteHealth
 
 log = logging.getLogger("newsarchive.crawl")
-
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 @dataclass
@@ -55,12 +56,13 @@ class SiteRun:
     url_rules: SiteRules | None = None
     # urls -> their CrawlState from the archive; None: ``state`` already covers every URL.
     state_loader: Callable[[list[str]], CrawlState] | None = None
+    extract_budget_s: float = EXTRACT_BUDGET_S   # per page, see crawl/extraction.py
 
     def __post_init__(self) -> None:
         if self.health is None:
             self.health = SiteHealth(self.site.name, self.extractor.name)
         if self.url_rules is None:
-            self.url_rules = rules_for(self.site.name)
+            self.url_rules = dataclasses.replace(rules_for(self.site.name), force_https=self.site.force_https)
 
     def note_error(self, kind: str, message: str) -> None:
         self.errors.append(message)
@@ -118,9 +120,11 @@ async def discover_urls(run: SiteRun, *, max_urls: int | None = None) -> list[Di
         run.counters[f"discovery_{page.outcome}"] += 1
         if kind == "page" and page.outcome == "fetched" and page.text:
             # Home and section pages carry the BREAKING ticker too, fetched fresh every run.
-            try:
-                note_ticker(run, run.extractor.parse(page.text, page.final_url).ticker, page)
-            except Exception:  # a listing page the extractor cannot read costs only its ticker
+            try:   # off the event loop and within the page budget, like article pages
+                listing = await asyncio.wait_for(in_thread(run.extractor.parse, page.text, page.final_url),
+                                                 run.extract_budget_s)
+                note_ticker(run, listing.ticker, page)
+            except Exception:  # a listing page the extractor cannot read (or in time) costs only its ticker
                 run.counters["ticker_page_unreadable"] += 1
     run.staging.append("fetch_log", f"{run.site.name}-discovery", rows)
     for message in result.errors:
@@ -146,27 +150,9 @@ def _discovery_kind(site: SiteConfig, url: str) -> str:
 
 
 def extract_page(run: SiteRun, r: FetchResult) -> Article | None:
-    """Site extractor first; the generic fallback when it fails or finds no body."""
-    html = r.text or ""
-    try:
-        art = run.extractor.parse(html, r.final_url)
-    except Exception as e:  # a broken page must not stop the run
-        run.counters["extract_failed"] += 1
-        run.note_error("extract", f"{run.site.name}: extractor {run.extractor.name!r} failed on "
-                                  f"{r.final_url}: {type(e).__name__}: {e}; falling back to 'generic'")
-        art = None
-    if run.extractor is not GENERIC:
-        run.health.record(r.final_url, missing_fields(art, run.health_settings.min_body_chars))
-    if (art is None or not art.body) and run.extractor is not GENERIC:
-        try:
-            fallback = GENERIC.parse(html, r.final_url)
-        except Exception as e:
-            run.note_error("extract", f"{run.site.name}: generic extractor failed on {r.final_url}: {e}")
-            return art
-        fallback.quality.append(f"fallback:generic(from {run.extractor.name})")
-        run.counters["extract_fallback"] += 1
-        art = fallback
-    return art
+    """Site extractor first; the generic fallback when it fails or finds no body. In this thread
+    (re-extraction from WARC files); the crawl uses ``extract_page_off_loop``."""
+    return apply_parsed(run, r, parse_page(run.extractor, r.text or "", r.final_url))
 
 
 def note_ticker(run: SiteRun, items: Iterable[str], r: FetchResult) -> None:
@@ -264,11 +250,11 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
             if r.outcome == "failed":
                 run.note_error(r.error_kind or "failed", r.error or f"{r.url} failed")
         elif r.outcome == "fetched":
-            ctype = r.headers.get("content-type", "text/html").split(";")[0].strip().lower()
-            if ctype not in HTML_TYPES:
-                run.counters["not_html"] += 1
+            problem = unusable_page(run, r)     # not_html / empty: counted, never stored
+            if problem is not None:
+                run.counters[problem] += 1
             else:
-                art = extract_page(run, r)
+                art = await extract_page_off_loop(run, r)
                 if art is not None:
                     art.site = run.site.name
                     art.url = canonicalize(r.final_url, site_rules=run.url_rules, canonical_hint=art.url)

@@ -5,9 +5,13 @@ Public API::
     from extractors import extract, registry, Article
     art = extract(html, "https://english.almayadeen.net/news/politics/...")
     art = extract(html, url, extractor="generic")   # force the fallback
+
+Every extractor's ``parse`` first bounds the page (``extractors.limits``: nesting cut at
+``limits.MAX_DEPTH`` levels, record flagged ``too_deep``), whoever calls it.
 """
 from __future__ import annotations
 
+from . import limits
 from .base import Article, Extractor, Image
 from .registry import Registry, RegistryError
 
@@ -33,5 +37,5 @@ def extract(html: str, url: str, extractor: str | None = None) -> Article:
 
 __all__ = [
     "Article", "Extractor", "Image", "Registry", "RegistryError",
-    "registry", "extract", "extractor_for", "GENERIC",
+    "registry", "extract", "extractor_for", "GENERIC", "limits",
 ]

@@ -6,9 +6,12 @@ An extractor is pure: ``parse(html, url) -> Article``, no I/O. It declares a
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
+
+from . import limits
 
 
 @dataclass(frozen=True)
@@ -63,9 +66,34 @@ class Extractor:
     domains: ClassVar[tuple[str, ...]]
     version: ClassVar[str] = "1"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every subclass's parse() gets the hostile-page bounds, whoever calls it (pipeline,
+        # re-extraction, ``extract``, one extractor borrowing another): no unguarded entry.
+        super().__init_subclass__(**kwargs)
+        parse = cls.__dict__.get("parse")
+        if parse is not None and not getattr(parse, "_bounded", False):
+            cls.parse = _bounded(parse)
+
     def parse(self, html: str, url: str) -> Article:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def is_article_url(self, url: str) -> bool:
         """Whether a link found on a home/section page points at an article."""
         return False
+
+
+def _bounded(parse: Callable[..., Article]) -> Callable[..., Article]:
+    """``parse`` applied to the page cut to ``limits.MAX_DEPTH`` levels of nesting; a page
+    that had to be cut is flagged ``too_deep`` (its text is kept)."""
+    @functools.wraps(parse)
+    def bounded_parse(self: Extractor, html: str | bytes, url: str) -> Article:
+        if isinstance(html, bytes):
+            html = html.decode("utf-8", errors="replace")
+        page = limits.bound_depth(html)
+        art = parse(self, page.text, url)
+        if page.dropped and limits.TOO_DEEP not in art.quality:
+            art.quality.append(limits.TOO_DEEP)
+        return art
+
+    bounded_parse._bounded = True  # type: ignore[attr-defined]
+    return bounded_parse

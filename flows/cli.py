@@ -28,6 +28,22 @@ def fail(message: str) -> None:
     raise click.ClickException(message)
 
 
+class DelaySeconds(click.ParamType):
+    """A politeness delay: a finite number of seconds within 0..MAX_DELAY_S (``inf`` hung the crawl)."""
+    name = "SECONDS"
+
+    def convert(self, value, param, ctx):
+        from crawl.config import MAX_DELAY_S
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds, e.g. --delay 0.5", param, ctx)
+        if not 0 <= seconds <= MAX_DELAY_S:   # also false for nan
+            self.fail(f"{value!r} must be a finite number of seconds within 0..{MAX_DELAY_S:g}, "
+                      f"e.g. --delay 0.5", param, ctx)
+        return seconds
+
+
 class Ctx:
     def __init__(self, archive: str, config: str | None):
         self.archive = Archive(archive)
@@ -93,7 +109,7 @@ def _start_replay(seed: int, articles: int):
 @click.option("--replay-seed", default=1, show_default=True, help="Replay corpus seed.")
 @click.option("--replay-url", default=None, metavar="URL",
               help="Crawl a replay web already running at URL (e.g. one shared by several workers).")
-@click.option("--delay", type=float, default=None,
+@click.option("--delay", type=DelaySeconds(), default=None,
               help="Override every site's politeness delay in seconds (default with --replay: 0).")
 @click.option("--max-articles", type=int, default=None, help="Fetch at most N articles per site.")
 @click.option("--query", "demo_query", default=DEMO_QUERY, show_default="a count by site",
@@ -155,7 +171,7 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, dela
 @click.option("--replay-articles", default=150, show_default=True, help="Replay corpus size per site.")
 @click.option("--replay-url", default=None, metavar="URL",
               help="Crawl a replay web already running at URL (e.g. one shared by several workers).")
-@click.option("--delay", type=float, default=None, help="Override the site's politeness delay (s).")
+@click.option("--delay", type=DelaySeconds(), default=None, help="Override the site's politeness delay (s).")
 @click.option("--batch-size", default=200, show_default=True, help="Pages per task; each finished batch is staged on disk.")
 @click.option("--deployment", default=None, metavar="NAME",
               help="Run the chunks as flow runs of this deployment (e.g. scrape/scrape-reuters), shared by "
@@ -418,20 +434,36 @@ def replay(host: str, port: int, seed: int, articles: int) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--url", required=True, help="The page's URL (chooses the site extractor).")
 @click.option("--extractor", "name", default=None, help="Force an extractor, e.g. 'generic'.")
-def extract(file: str, url: str, name: str | None) -> None:
+@click.pass_obj
+def extract(obj: Ctx, file: str, url: str, name: str | None) -> None:
     """Extract one saved HTML page (.html or .html.gz) and print the record as JSON.
 
     \b
     Example:
       newsarchive extract page.html --url https://www.reuters.com/world/...
     """
-    import gzip
     import extractors
+    from crawl.fetch import detect_encoding
+    from extractors.limits import BadEncoding, PageTooLarge, decompress
+    max_bytes = obj.config().fetch.max_bytes
+    size = Path(file).stat().st_size
+    if size > max_bytes:
+        fail(f"{file}: {size} bytes exceeds fetch.max_bytes={max_bytes}; not extracted (raise "
+             f"fetch.max_bytes in the config if the page is legitimately that large)")
     data = Path(file).read_bytes()
     if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
+        # Capped like the fetcher's bodies: a gzip bomb stops at fetch.max_bytes, never in memory.
+        try:
+            data = decompress(data, max_bytes, "gzip")
+        except PageTooLarge as e:
+            fail(f"{file}: {e} (fetch.max_bytes); not extracted, as the fetcher would refuse it: raise "
+                 f"fetch.max_bytes in the config if the page is legitimately that large")
+        except BadEncoding as e:
+            fail(f"{file}: not a valid .gz file ({e}); save or download the page again")
     try:
-        art = extractors.extract(data.decode("utf-8", errors="replace"), url, extractor=name)
+        # Charset from the bytes (BOM, <meta>, UTF-8 validity, sniffing), as the fetcher does.
+        text = data.decode(detect_encoding(data, "text/html") or "utf-8", errors="replace")
+        art = extractors.extract(text, url, extractor=name)
     except extractors.RegistryError as e:
         fail(str(e))
     click.echo(json.dumps(art.to_dict(), ensure_ascii=False, indent=2))

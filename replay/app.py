@@ -7,9 +7,11 @@ Site URLs: see replay/sites/*.py and docs/MARKUP.md. Control endpoints (any Host
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import json
 import logging
+import random
 import re
 import threading
 import time
@@ -65,6 +67,36 @@ class _CutResponse(Response):
             _ExpectedTruncation.pending += 1
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+
+
+class _CutChunkedResponse(Response):
+    """Chunked transfer encoding (no Content-Length), half the bytes, then no final chunk."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        with _ExpectedTruncation.lock:
+            _ExpectedTruncation.pending += 1
+        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        await send({"type": "http.response.start", "status": self.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True})
+
+
+CONTENT_FAULTS = ("charset", "garbage", "empty", "bad_gzip")
+
+
+def content_fault(kind: str, resp: Response, seed: str) -> Response:
+    """The 200 ``resp`` spoilt as the knob ``fault_rate_<kind>`` says (headers kept, ETag included)."""
+    headers = {k.decode(): v.decode() for k, v in resp.raw_headers if k not in (b"content-length", b"content-type")}
+    ctype = resp.headers.get("content-type", HTML)
+    if kind == "charset":
+        return Response(resp.body, headers=headers | {"Content-Type": ctype.split(";")[0] + "; charset=iso-8859-1"})
+    if kind == "garbage":
+        return Response(random.Random(seed).randbytes(8500), headers=headers | {"Content-Type": ctype})
+    if kind == "empty":
+        return Response(b"", headers=headers | {"Content-Type": ctype})
+    packed = bytearray(gzip.compress(resp.body))
+    for i in range(20, len(packed) - 8, 7):     # corrupt the deflate data, keep the gzip header
+        packed[i] ^= 0x5A
+    return Response(bytes(packed), headers=headers | {"Content-Type": ctype, "Content-Encoding": "gzip"})
 
 
 def _http_date(dt: datetime) -> str:
@@ -241,7 +273,9 @@ def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], fl
         fault = None
         if attempt <= k.fault_attempts and (not k.fault_paths or any(re.match(p, path_qs) for p in k.fault_paths)):
             for kind, rate in (("429", k.fault_rate_429), ("500", k.fault_rate_500),
-                               ("truncate", k.fault_rate_truncate), ("slow", k.fault_rate_slow)):
+                               ("truncate", k.fault_rate_truncate), ("slow", k.fault_rate_slow),
+                               ("charset", k.fault_rate_charset), ("garbage", k.fault_rate_garbage),
+                               ("empty", k.fault_rate_empty), ("bad_gzip", k.fault_rate_bad_gzip)):
                 if unit(kind, host, path_qs) < rate:
                     fault = kind
                     break
@@ -256,7 +290,11 @@ def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], fl
         if fault == "truncate" and resp.status_code == 200 and resp.body:
             if k.truncate_mode == "html":
                 return Response(resp.body[: len(resp.body) // 2], media_type=resp.media_type)
+            if k.truncate_mode == "chunked":
+                return _CutChunkedResponse(resp.body, media_type=resp.media_type)
             return _CutResponse(resp.body, media_type=resp.media_type)
+        if fault in CONTENT_FAULTS and resp.status_code == 200 and resp.body:
+            return content_fault(fault, resp, host + path_qs)
         return resp
 
     def _route(request: Request, site: str, path: str) -> Response:

@@ -9,13 +9,22 @@ Exact semantics (all deterministic, no randomness at request time):
   sitemaps included). ``/__replay__/*`` never faults.
 * A selected URL faults on its first ``fault_attempts`` requests (counted per host+path+query
   since start or the last ``POST /__replay__/reset``) and behaves normally from then on.
-  Kinds are checked in the order 429, 500, truncate, slow; the first selected kind applies.
+  Kinds are checked in the order 429, 500, truncate, slow, charset, garbage, empty, bad_gzip;
+  the first selected kind applies.
   - 429: ``Retry-After: <retry_after_s>`` (seconds), short text body.
   - 500: plain "Internal Server Error".
   - truncate: ``truncate_mode="content_length"`` sends the full ``Content-Length`` but only the first
     half of the bytes, then closes the connection (client sees an incomplete body);
-    ``"html"`` sends a valid response whose HTML is cut in half (no ``</html>``).
+    ``"html"`` sends a valid response whose HTML is cut in half (no ``</html>``);
+    ``"chunked"`` sends the first half with chunked transfer encoding, then closes the connection
+    without the final chunk.
   - slow: waits ``slow_s`` seconds before answering (asyncio sleep; other requests proceed).
+  The content faults below only touch 200 responses with a body, and keep their headers (ETag
+  included: a broken server still labels its broken answer):
+  - charset: the UTF-8 body under ``Content-Type: text/html; charset=iso-8859-1``.
+  - garbage: 8,500 random bytes (seeded by the URL) as ``text/html``.
+  - empty: a 200 with an empty body.
+  - bad_gzip: ``Content-Encoding: gzip`` over a gzip stream with corrupted compressed data.
 * ``revisions``: share of articles (``unit(seed, site, i, "rev")``) that have a revision 2. It is
   served once the article has already been requested ``revision_after_requests`` times (any URL
   variant), or once ``clock() >= revision_at`` when that is set. Revision 2 changes the title,
@@ -42,11 +51,15 @@ class Knobs:
     fault_rate_500: float = 0.0
     fault_rate_truncate: float = 0.0
     fault_rate_slow: float = 0.0
+    fault_rate_charset: float = 0.0
+    fault_rate_garbage: float = 0.0
+    fault_rate_empty: float = 0.0
+    fault_rate_bad_gzip: float = 0.0
     fault_attempts: int = 1
     fault_paths: list[str] = field(default_factory=list)
     retry_after_s: int = 1
     slow_s: float = 2.0
-    truncate_mode: str = "content_length"      # or "html"
+    truncate_mode: str = "content_length"      # or "html", "chunked"
     revisions: float = 0.0
     revision_after_requests: int = 1
     revision_at: float | None = None
@@ -72,8 +85,8 @@ class Knobs:
                 if not isinstance(v, list) or not all(isinstance(p, str) for p in v):
                     raise ValueError("fault_paths must be a list of strings")
             elif k == "truncate_mode":
-                if v not in ("content_length", "html"):
-                    raise ValueError("truncate_mode must be 'content_length' or 'html'")
+                if v not in ("content_length", "html", "chunked"):
+                    raise ValueError("truncate_mode must be 'content_length', 'html' or 'chunked'")
             elif k == "revision_at":
                 v = None if v is None else float(v)
             elif isinstance(cur, bool):

@@ -28,7 +28,7 @@ def _site(**over):
     ({"start_pages": ["https://other.example/"]}, "is outside the site's domains"),
     ({"start_pages": ["ftp://news.example/"]}, "is not an http(s) URL"),
     ({"colour": "red"}, "unknown setting(s) colour"),
-    ({"politeness": {"delay_s": -1}}, "delay_s >= 0"),
+    ({"politeness": {"delay_s": -1}}, "delay_s = -1.0 is out of range: it must be a finite number within 0..3600"),
     ({"politeness": {"concurency_per_host": 2}}, "[sites.ex].politeness has unknown setting(s) concurency_per_host"),
     ({"start_pages": []}, "has no start_pages, feeds or sitemaps"),
     ({"max_articles": 0}, "max_articles must be a positive integer"),
@@ -68,3 +68,122 @@ def test_fetch_settings_types_and_files(tmp_path):
     with pytest.raises(ConfigError, match="no site named 'nope'; configured sites: ex"):
         cfg.site("nope")
     assert cfg.with_politeness(delay_s=0).site("ex").politeness.delay_s == 0
+
+
+# -- issue 10: every number finite and in range, header values clean, type/file errors one line --
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("politeness", "delay_s", NAN,
+     "my.toml: [sites.ex].politeness delay_s = nan is out of range: it must be a finite number within "
+     "0..3600; e.g. delay_s = 1.0"),
+    ("politeness", "delay_s", INF,
+     "my.toml: [sites.ex].politeness delay_s = inf is out of range: it must be a finite number within "
+     "0..3600; e.g. delay_s = 1.0"),
+    ("politeness", "concurrency_per_host", 0,
+     "my.toml: [sites.ex].politeness concurrency_per_host = 0 is out of range: it must be a finite number "
+     "within 1..64; e.g. concurrency_per_host = 2"),
+    ("fetch", "timeout_s", INF,
+     "my.toml: [fetch] timeout_s = inf is out of range: it must be a finite number > 0 and <= 3600; "
+     "e.g. timeout_s = 20.0"),
+    ("fetch", "timeout_s", 0,
+     "my.toml: [fetch] timeout_s = 0.0 is out of range: it must be a finite number > 0 and <= 3600; "
+     "e.g. timeout_s = 20.0"),
+    ("fetch", "backoff_max_s", -1,
+     "my.toml: [fetch] backoff_max_s = -1.0 is out of range: it must be a finite number within 0..3600; "
+     "e.g. backoff_max_s = 30.0"),
+    ("fetch", "backoff_base_s", NAN,
+     "my.toml: [fetch] backoff_base_s = nan is out of range: it must be a finite number within 0..3600; "
+     "e.g. backoff_base_s = 0.5"),
+    ("fetch", "retries", -1,
+     "my.toml: [fetch] retries = -1 is out of range: it must be a finite number within 0..20; e.g. retries = 3"),
+    ("fetch", "max_bytes", 0,
+     "my.toml: [fetch] max_bytes = 0 is out of range: it must be a finite number within 1..1e+09; "
+     "e.g. max_bytes = 5000000"),
+    ("health", "threshold", NAN,
+     "my.toml: [health] threshold = nan is out of range: it must be a finite number within 0..1; "
+     "e.g. threshold = 0.8"),
+    ("health", "min_pages", 0,
+     "my.toml: [health] min_pages = 0 is out of range: it must be a finite number within 1..1e+06; "
+     "e.g. min_pages = 5"),
+])
+def test_numbers_must_be_finite_and_in_range(section, key, value, message):
+    raw = _site()
+    if section == "politeness":
+        raw["sites"]["ex"]["politeness"] = {key: value}
+    else:
+        raw[section] = {key: value}
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw, "my.toml")
+    assert str(e.value) == message
+
+
+def test_nan_and_inf_in_a_toml_file_are_refused(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[fetch]\ntimeout_s = inf\n[sites.ex]\ndomains = ["news.example"]\nextractor = "generic"\n'
+                 'feeds = ["https://news.example/rss"]\n')
+    with pytest.raises(ConfigError, match=r"c.toml: \[fetch\] timeout_s = inf is out of range"):
+        load_config(f)
+
+
+@pytest.mark.parametrize("ua, shown", [
+    ("bot/1.0\nX-Evil: 1", "contains '\\n'"),
+    ("bot/1.0\r", "contains '\\r'"),
+    ("bot\x00", "contains '\\x00'"),
+    ("bot/1.0 \u00e9", "contains '\u00e9'"),
+    ("  ", "is empty"),
+])
+def test_user_agent_without_control_characters(ua, shown):
+    with pytest.raises(ConfigError) as e:
+        parse_config({**_site(), "fetch": {"user_agent": ua}}, "my.toml")
+    assert str(e.value) == (f"my.toml: [fetch] user_agent {shown}; it is sent as an HTTP header, so use "
+                            f"printable ASCII on one line, e.g. user_agent = 'mybot/1.0 (+https://example.org/bot)'")
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"timezone": 3}, "my.toml: [sites.ex] timezone = 3 must be a string, e.g. timezone = 'Asia/Beirut'"),
+    ({"timezone": ["UTC"]}, "my.toml: [sites.ex] timezone = ['UTC'] must be a string, e.g. timezone = 'Asia/Beirut'"),
+    ({"schedule": 5}, "my.toml: [sites.ex] schedule = 5 must be a string, e.g. schedule = '*/30 * * * *'"),
+    ({"force_https": "no"}, "my.toml: [sites.ex] force_https = 'no' must be of type bool"),
+])
+def test_wrong_types_are_one_line(override, message):
+    with pytest.raises(ConfigError) as e:
+        parse_config(_site(**override), "my.toml")
+    assert str(e.value) == message
+
+
+def test_non_utf8_and_unreadable_files(tmp_path):
+    f = tmp_path / "latin.toml"
+    f.write_bytes('[fetch]\nuser_agent = "caf\u00e9"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert str(e.value) == f"{f}: not UTF-8 text (byte 0xe9 at offset 25); save the file as UTF-8"
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path)            # a directory
+    assert str(e.value).startswith(f"config file {tmp_path} cannot be read (") and "--config" in str(e.value)
+
+
+def test_force_https_per_site_defaults_true():
+    assert parse_config(_site(), "my.toml").site("ex").force_https is True
+    assert parse_config(_site(force_https=False), "my.toml").site("ex").force_https is False
+
+
+def test_politeness_override_is_checked_too():
+    cfg = parse_config(_site(), "my.toml")
+    for bad in (INF, NAN, -1.0):
+        with pytest.raises(ConfigError, match=r"my.toml \(override\): politeness delay_s = .* is out of range"):
+            cfg.with_politeness(delay_s=bad)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "1e9", "soon"])
+def test_cli_delay_must_be_finite_seconds(value):
+    from click.testing import CliRunner
+
+    from flows.cli import cli
+    result = CliRunner().invoke(cli, ["run", "--delay", value])
+    assert result.exit_code == 2
+    assert "--delay" in result.output and "e.g. --delay 0.5" in result.output
+    assert "Traceback" not in result.output

@@ -322,3 +322,128 @@ async def test_host_map_transport_passthrough_and_host_header(served):
     assert r.status_code == 200 and str(r.url) == "https://news.example/echo"
     assert served.state.request_headers["/echo"]["host"] == "news.example"
     assert direct.status_code == 200   # unmapped host passes through
+
+
+# -- issue 10: content checks (bodies that arrive "fine" but are not) ------------------------------------
+
+import collections  # noqa: E402
+import gzip as _gzip  # noqa: E402
+import zlib as _zlib  # noqa: E402
+
+from starlette.applications import Starlette  # noqa: E402
+from starlette.responses import Response  # noqa: E402
+from starlette.routing import Route  # noqa: E402
+
+from crawl.fetch import looks_like_text  # noqa: E402
+from replay.server import LoopbackServer  # noqa: E402
+
+DOC = "<!DOCTYPE html><html><head><title>Café</title></head><body><p>" + FRENCH + "</p></body></html>"
+
+
+def content_app(hits: collections.Counter):
+    def counted(fn):
+        async def endpoint(request):
+            hits[request.url.path] += 1
+            return fn(request)
+        return endpoint
+
+    gz = _gzip.compress(DOC.encode())
+    routes = {
+        "/robots.txt": lambda r: Response("", status_code=404),
+        "/bomb": lambda r: Response(_gzip.compress(b"\0" * 50_000_000, 1), media_type="text/html",
+                                    headers={"Content-Encoding": "gzip"}),
+        "/badgzip": lambda r: Response(gz[:12] + bytes(b ^ 0x5A for b in gz[12:]), media_type="text/html",
+                                       headers={"Content-Encoding": "gzip"}),
+        "/shortgzip": lambda r: Response(gz[: len(gz) // 2], media_type="text/html",
+                                         headers={"Content-Encoding": "gzip"}),
+        "/rawdeflate": lambda r: Response(_zlib.compress(DOC.encode())[2:-4], media_type="text/html",
+                                          headers={"Content-Encoding": "deflate"}),
+        "/brotli": lambda r: Response(b"\x1b\x00", media_type="text/html", headers={"Content-Encoding": "br"}),
+        "/latin1-label": lambda r: Response(DOC.encode(), headers={"Content-Type": "text/html; charset=iso-8859-1"}),
+        "/utf8-label": lambda r: Response(DOC.encode("latin-1"), headers={"Content-Type": "text/html; charset=utf-8"}),
+        "/complete": lambda r: Response(DOC.encode(), media_type="text/html"),
+        "/cut": lambda r: Response(DOC.encode()[: len(DOC) // 2], media_type="text/html"),
+        "/fragment": lambda r: Response(b"<p>no document here</p>", media_type="text/html"),
+        "/accept": lambda r: Response(r.headers.get("accept-encoding", ""), media_type="text/plain"),
+    }
+    return Starlette(routes=[Route(path, counted(fn)) for path, fn in routes.items()])
+
+
+class ContentServed:
+    def __init__(self, server: LoopbackServer, hits: collections.Counter):
+        self.server, self.hits = server, hits
+        self.host_map = {h: server.url for h in ("news.example", "delay.example", "nobots.example")}
+
+
+@pytest.fixture(scope="module")
+def content():
+    hits: collections.Counter = collections.Counter()
+    with LoopbackServer(content_app(hits)) as server:
+        yield ContentServed(server, hits)
+
+
+async def test_gzip_bomb_is_too_large_at_the_cap_without_expanding(content, tmp_path):
+    async with fetcher(content, max_bytes=1_000_000, warc=WarcWriter(tmp_path)) as f:
+        r = await f.fetch("https://news.example/bomb")
+    assert (r.outcome, r.error_kind, r.attempts) == ("failed", "too_large", 1)
+    assert "decompressed body exceeds 1000000 bytes" in r.error
+    _, _, _, body = read_record(tmp_path, r.warc)
+    assert len(body) == 1_000_000
+
+
+async def test_bad_gzip_is_bad_encoding_and_not_retried(content):
+    async with fetcher(content, retries=3) as f:
+        for path in ("/badgzip", "/shortgzip", "/brotli"):
+            before = content.hits[path]
+            r = await f.fetch(f"https://news.example{path}")
+            assert (r.outcome, r.error_kind, r.attempts) == ("failed", "bad_encoding", 1), path
+            assert content.hits[path] - before == 1
+            assert r.error.startswith(f"example: https://news.example{path} failed: HTTP 200 but the body "
+                                      f"cannot be decoded (") and "closed" not in r.error
+            assert r.etag is None and "\n" not in r.error
+
+
+async def test_raw_deflate_decodes_and_only_gzip_deflate_are_asked_for(content):
+    async with fetcher(content) as f:
+        r = await f.fetch("https://news.example/rawdeflate")
+        accept = await f.fetch("https://news.example/accept")
+    assert r.outcome == "fetched" and "Café" in r.text
+    assert accept.text == "gzip, deflate"
+
+
+async def test_charset_label_is_checked_against_the_bytes(content):
+    async with fetcher(content) as f:
+        mislabelled_latin1 = await f.fetch("https://news.example/latin1-label")
+        mislabelled_utf8 = await f.fetch("https://news.example/utf8-label")
+    assert mislabelled_latin1.encoding == "utf-8"
+    assert "Café" in mislabelled_latin1.text and "CafÃ©" not in mislabelled_latin1.text
+    assert mislabelled_utf8.encoding == "cp1252"
+    assert "Café" in mislabelled_utf8.text and "\ufffd" not in mislabelled_utf8.text
+    assert detect_encoding("Café".encode(), "text/html; charset=iso-8859-1") == "utf-8"
+    assert detect_encoding("Café".encode("latin-1"), "text/html; charset=iso-8859-1") == "cp1252"
+    assert detect_encoding("Café ok \xe9".encode() + b"\xff", "text/html; charset=utf-8") == "utf-8"
+    assert detect_encoding(b"plain ascii", "text/html; charset=iso-8859-1") == "cp1252"
+
+
+async def test_html_without_end_tag_is_truncated_once_the_site_showed_complete_pages(content):
+    async with fetcher(content, retries=1) as f:
+        first = await f.fetch("https://news.example/cut")          # nothing known yet: accepted
+    assert first.outcome == "fetched"
+    async with fetcher(content, retries=1) as f:
+        assert (await f.fetch("https://news.example/complete")).outcome == "fetched"
+        before = content.hits["/cut"]
+        cut = await f.fetch("https://news.example/cut")
+        fragment = await f.fetch("https://news.example/fragment")  # not a document: no end tag expected
+    assert (cut.outcome, cut.error_kind, cut.attempts) == ("failed", "truncated", 2)
+    assert content.hits["/cut"] - before == 2
+    assert "without </html>" in cut.error and cut.etag is None
+    assert fragment.outcome == "fetched"
+
+
+def test_looks_like_text():
+    import random as _random
+    assert looks_like_text(DOC) and looks_like_text(ARABIC)
+    garbage = _random.Random(1).randbytes(8500)
+    assert not looks_like_text(garbage.decode(detect_encoding(garbage, "text/html") or "cp1252", "replace"))
+    assert not looks_like_text("") and not looks_like_text(None)
+    assert not looks_like_text("<html>\x00</html>")

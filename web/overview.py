@@ -1,0 +1,78 @@
+"""The overview (browse's front page and `newsarchive report`) and per-run fetch-outcome charts."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+from crawl.config import HealthSettings
+from storage.lake import Archive
+
+from . import charts, queries
+from .render import inline_css, render
+
+
+def overview_context(con, *, since: date | None = None, bucket: str | None = None,
+                     threshold: float = HealthSettings.threshold) -> dict[str, Any]:
+    bucket, per_day = queries.articles_per_bucket(con, since, bucket)
+    runs = queries.recent_runs(con, since)
+    ids = [r["run_id"] for r in runs]
+    labels = [queries.run_label(r) for r in runs]
+    stats = queries.run_stats(con, ids)
+    outcomes = queries.fetch_outcomes(con, ids)
+    health = queries.health_series(runs, stats)
+    for r in runs:
+        r["totals"] = queries.run_totals(stats.get(r["run_id"], {}))
+    return {
+        "totals": queries.totals(con),
+        "bucket": bucket,
+        "since": since,
+        "chart_articles": charts.lines(f"Articles per {bucket} of publication, per site", per_day.labels,
+                                       per_day.values),
+        "chart_outcomes": charts.stacked_bars("Fetch outcomes per run (all fetches)", labels, outcomes),
+        "chart_health": charts.lines("Extraction health per run: share of pages with the worst field found",
+                                     labels, health, y_max=100, y_unit="%", reference=100 * threshold,
+                                     reference_label=f"drift threshold {100 * threshold:.0f}%"),
+        "runs": list(reversed(runs)),
+        "threshold": threshold,
+    }
+
+
+def render_report(archive: Archive, *, since: date | None = None, title: str | None = None) -> str:
+    """A standalone HTML file: the overview with its CSS inlined, no links back to a server."""
+    from .queries import Reader
+    with Reader(archive).connect() as con:
+        ctx = overview_context(con, since=since)
+    return render("report.html", css=inline_css(), archive=str(archive.root),
+                  generated=datetime.now(timezone.utc), title=title or "newsarchive report", **ctx)
+
+
+def run_outcomes(archive: Archive, run_id: str) -> dict[str, Any]:
+    """Fetch outcomes of one run per site, as an SVG chart and a markdown table.
+
+    For run reports (e.g. a Prefect artifact): ``{"svg": ..., "markdown": ..., "counts": {site: {outcome: n}}}``.
+    """
+    from .queries import Reader
+    with Reader(archive).connect() as con:
+        rows = con.execute("SELECT site, outcome, count(*) FROM fetch_log WHERE run_id = ? GROUP BY ALL "
+                           "ORDER BY ALL", [run_id]).fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for site, outcome, n in rows:
+        counts.setdefault(site, {})[outcome] = n
+    return {"svg": outcomes_svg(run_id, counts), "markdown": outcomes_markdown(counts), "counts": counts}
+
+
+def outcomes_svg(run_id: str, counts: dict[str, dict[str, int]]) -> str:
+    sites = sorted(counts)
+    names = [o for o in queries.OUTCOMES if any(o in counts[s] for s in sites)]
+    names += sorted({o for s in sites for o in counts[s]} - set(names))
+    return charts.stacked_bars(f"Fetch outcomes of run {run_id}", sites,
+                               {o: [counts[s].get(o, 0) for s in sites] for o in names})
+
+
+def outcomes_markdown(counts: dict[str, dict[str, int]]) -> str:
+    sites = sorted(counts)
+    names = [o for o in queries.OUTCOMES if any(o in counts[s] for s in sites)]
+    names += sorted({o for s in sites for o in counts[s]} - set(names))
+    lines = ["| outcome | " + " | ".join(sites) + " |", "|---|" + "---:|" * len(sites)]
+    lines += [f"| {o} | " + " | ".join(str(counts[s].get(o, 0)) for s in sites) + " |" for o in names]
+    return "\n".join(lines)

@@ -359,6 +359,9 @@ from flows.cli_archive import COMMANDS as ARCHIVE_COMMANDS  # noqa: E402  (snaps
 
 for _command in ARCHIVE_COMMANDS:
     cli.add_command(_command)
+from flows.cli_browse import COMMANDS as BROWSE_COMMANDS  # noqa: E402  (browse, report)
+for _command in BROWSE_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

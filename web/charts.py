@@ -20,8 +20,11 @@ def color(name: str, index: int) -> str:
     return OUTCOME_COLORS.get(name) or PALETTE[index % len(PALETTE)]
 
 
-def _nice_max(value: float) -> float:
-    """A round axis maximum at or above ``value`` (1, 2, 5 x 10^n)."""
+def _nice_max(value: float, whole: bool = False) -> float:
+    """A round axis maximum at or above ``value`` (1, 2, 5 x 10^n); ``whole``: at least 4, so
+    the four grid steps of a count axis fall on whole numbers."""
+    if whole and value <= 4:
+        return 4.0
     if value <= 0:
         return 1.0
     step = 1.0
@@ -80,7 +83,7 @@ def stacked_bars(title: str, categories: Sequence[str], series: dict[str, Sequen
     names = list(series)
     cols = [(colors or {}).get(n) or color(n, i) for i, n in enumerate(names)]
     totals = [sum(series[n][i] or 0 for n in names) for i in range(len(categories))]
-    y_max = _nice_max(max(totals))
+    y_max = _nice_max(max(totals), whole=True)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / len(categories)
     bar = max(1.0, slot * 0.7)

@@ -16,7 +16,7 @@ def overview_context(con, *, since: date | None = None, bucket: str | None = Non
     bucket, per_day = queries.articles_per_bucket(con, since, bucket)
     runs = queries.recent_runs(con, since)
     ids = [r["run_id"] for r in runs]
-    labels = [queries.run_label(r) for r in runs]
+    labels = queries.run_labels(runs)
     stats = queries.run_stats(con, ids)
     outcomes = queries.fetch_outcomes(con, ids)
     health = queries.health_series(runs, stats)
@@ -26,8 +26,8 @@ def overview_context(con, *, since: date | None = None, bucket: str | None = Non
         "totals": queries.totals(con),
         "bucket": bucket,
         "since": since,
-        "chart_articles": charts.lines(f"Articles per {bucket} of publication, per site", per_day.labels,
-                                       per_day.values),
+        "chart_articles": charts.stacked_bars(f"Articles per {bucket} of publication, per site",
+                                              per_day.labels, per_day.values),
         "chart_outcomes": charts.stacked_bars("Fetch outcomes per run (all fetches)", labels, outcomes),
         "chart_health": charts.lines("Extraction health per run: share of pages with the worst field found",
                                      labels, health, y_max=100, y_unit="%", reference=100 * threshold,

@@ -105,8 +105,13 @@ def recent_runs(con, since: date | None = None, limit: int = RUN_CHART_LIMIT) ->
         "ORDER BY started_at", [_since(since), limit]))
 
 
-def run_label(run: dict[str, Any]) -> str:
-    return run["started_at"].strftime("%m-%d %H:%M") if run.get("started_at") else run["run_id"]
+def run_labels(runs: list[dict[str, Any]]) -> list[str]:
+    """Short x-axis labels for runs: start minute, with seconds when two runs share a minute."""
+    labels = [r["started_at"].strftime("%m-%d %H:%M") if r.get("started_at") else r["run_id"] for r in runs]
+    if len(set(labels)) < len(labels):
+        labels = [r["started_at"].strftime("%m-%d %H:%M:%S") if r.get("started_at") else r["run_id"]
+                  for r in runs]
+    return labels
 
 
 def fetch_outcomes(con, run_ids: list[str], site: str | None = None) -> dict[str, list[int]]:

@@ -6,11 +6,12 @@ the search index read-only (storage.search), WARC files for reading. A bad URL o
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from html import escape
 from datetime import date
-from typing import Any
+from typing import Any, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -187,13 +188,32 @@ async def http_error(request: Request, exc: HTTPException) -> HTMLResponse:
     return page(request, "error.html", status=exc.status_code, code=exc.status_code, title=title, message=detail)
 
 
-async def server_error(request: Request, exc: Exception) -> HTMLResponse:
+def error_page(request: Request, exc: Exception) -> HTMLResponse:
+    """A failure inside a page: a one-line 500 page and one log line (no traceback anywhere)."""
     log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
     message = (str(exc) if isinstance(exc, ArchiveError) else f"{type(exc).__name__}: {exc}").splitlines()
     try:
         return page(request, "error.html", status=500, code=500, title="Server error", message=message[0])
     except Exception:   # the error page itself failed (e.g. the archive went away): plain text, still one line
         return HTMLResponse(f"<h1>500 Server error</h1><p>{escape(message[0])}</p>", 500, headers=HEADERS)
+
+
+async def server_error(request: Request, exc: Exception) -> HTMLResponse:
+    return error_page(request, exc)
+
+
+def guarded(endpoint: Callable[[Request], HTMLResponse]) -> Callable[[Request], HTMLResponse]:
+    """The endpoint, answering its own failures with the error page: Starlette's last-resort handler
+    would also re-raise them, and the server would log a traceback."""
+    @functools.wraps(endpoint)
+    def run(request: Request) -> HTMLResponse:
+        try:
+            return endpoint(request)
+        except HTTPException:
+            raise
+        except Exception as e:   # noqa: BLE001  (any failure of a page becomes the error page)
+            return error_page(request, e)
+    return run
 
 
 def create_app(archive: Archive, *, at: int | None = None,
@@ -206,9 +226,10 @@ def create_app(archive: Archive, *, at: int | None = None,
                                "WHERE ?::BIGINT IS NULL OR snapshot_id = ? ORDER BY snapshot_id DESC LIMIT 1",
                                [at, at]).fetchone()
     routes = [
-        Route("/", overview), Route("/search", search_page), Route("/article", article_page),
-        Route("/stories", stories_page), Route("/story/{story_id}", story_page),
-        Route("/ticker", ticker_page), Route("/runs", runs_page), Route("/run/{run_id}", run_page),
+        *(Route(path, guarded(endpoint)) for path, endpoint in (
+            ("/", overview), ("/search", search_page), ("/article", article_page), ("/stories", stories_page),
+            ("/story/{story_id}", story_page), ("/ticker", ticker_page), ("/runs", runs_page),
+            ("/run/{run_id}", run_page))),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})

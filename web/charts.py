@@ -150,12 +150,15 @@ def timeline(title: str, rows: Sequence[tuple[str, str, datetime, datetime, str]
     groups: dict[str, str] = {}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart timeline" viewBox="0 0 {WIDTH} {height}" '
            f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>']
+    # Seconds when the items span less than a day (one crawl), else dates and minutes.
+    fmt = "%H:%M:%S" if span < 86400 else "%Y-%m-%d %H:%M"
     for i in range(5):
         x = label_w + plot_w * i / 4
         moment = t0 + (t1 - t0) * i / 4
+        anchor = "end" if i == 4 else "middle"
         out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{height - 30}"/>'
-                   f'<text class="tick" x="{x:.1f}" y="{height - 16}" text-anchor="middle">'
-                   f'{escape(moment.strftime("%Y-%m-%d %H:%M"))}</text>')
+                   f'<text class="tick" x="{x:.1f}" y="{height - 16}" text-anchor="{anchor}">'
+                   f'{escape(moment.strftime(fmt))}</text>')
     for n, (label, group, start, end, tip) in enumerate(rows):
         c = groups.setdefault(group, color(group, len(groups)))
         y = TOP + row_h * n

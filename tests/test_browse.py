@@ -32,7 +32,6 @@ from pipeline_helpers import crawl_once
 from replay import Knobs, start_replay
 from storage.lake import Archive
 from storage.search import refresh_index
-from storage.sql import query
 
 HOSTILE_TITLE = "<script>alert(1)</script> Ministers meet in zanzibarquux"
 HOSTILE_URL = "https://www.reuters.com/world/hostile-title-2022-03-10/"
@@ -67,7 +66,10 @@ def built(tmp_path_factory):
     """Two crawls of the replay web (near-duplicates, stories, ticker; revisions in the second),
     then a run with a hostile title; the search index refreshed."""
     arch = Archive(tmp_path_factory.mktemp("browse") / "archive")
-    with start_replay(seed=9, per_site=30, knobs=Knobs(syndicate_share=0.3, duplicate_share=0.2)) as srv:
+    # Some article URLs answer 500 twice: failed in the first run (one retry), fetched in the second.
+    knobs = Knobs(syndicate_share=0.3, duplicate_share=0.2, fault_rate_500=0.15, fault_attempts=2,
+                  fault_paths=["/world/", "/news/"])
+    with start_replay(seed=9, per_site=30, knobs=knobs) as srv:
         asyncio.run(crawl_once(arch, srv, "r1", dedup=True))
         httpx.post(srv.url + "/__replay__/knobs", json={"revisions": 0.3, "revision_after_requests": 0})
         asyncio.run(crawl_once(arch, srv, "r2", dedup=True))
@@ -176,6 +178,17 @@ def test_ticker_timeline_and_runs(client, built):
     assert r.status_code == 200 and "health_missing_body" in r.text
     assert f'<td class="num">{counters["not_modified"]}</td>' in r.text
     assert "Phase timings" in r.text and "Extraction health" in r.text
+
+
+def test_failed_fetches_show_in_the_charts_and_the_run_page(client, built):
+    failed = rows(built["arch"], "SELECT url, error_kind FROM fetch_log WHERE run_id = 'r1' AND outcome = 'failed'")
+    assert failed and {k for _, k in failed} == {"http_5xx"}
+    assert re.search(rf"<title>[^<]*: failed {len(failed)}</title>", client.get("/").text)
+    r = client.get("/run/r1")
+    assert f"Failures (first {len(failed)})" in r.text
+    for url, _ in failed:
+        assert f'<span class="url">{url}</span>: http_5xx 500' in r.text
+    assert "Failures" not in client.get("/run/r2").text
 
 
 def test_prefect_link_when_the_ui_is_known(client, monkeypatch):

@@ -39,8 +39,7 @@ def overview_context(con, *, since: date | None = None, bucket: str | None = Non
 
 def render_report(archive: Archive, *, since: date | None = None, title: str | None = None) -> str:
     """A standalone HTML file: the overview with its CSS inlined, no links back to a server."""
-    from .queries import Reader
-    with Reader(archive).connect() as con:
+    with queries.Reader(archive).connect() as con:
         ctx = overview_context(con, since=since)
     return render("report.html", css=inline_css(), archive=str(archive.root),
                   generated=datetime.now(timezone.utc), title=title or "newsarchive report", **ctx)
@@ -51,8 +50,7 @@ def run_outcomes(archive: Archive, run_id: str) -> dict[str, Any]:
 
     For run reports (e.g. a Prefect artifact): ``{"svg": ..., "markdown": ..., "counts": {site: {outcome: n}}}``.
     """
-    from .queries import Reader
-    with Reader(archive).connect() as con:
+    with queries.Reader(archive).connect() as con:
         rows = con.execute("SELECT site, outcome, count(*) FROM fetch_log WHERE run_id = ? GROUP BY ALL "
                            "ORDER BY ALL", [run_id]).fetchall()
     counts: dict[str, dict[str, int]] = {}

@@ -293,6 +293,17 @@ def test_run_outcomes_for_run_reports(built):
     assert re.search(rf"\| not_modified \| \d+ \| {n} \|", out["markdown"])
 
 
+def test_run_report_markdown(built):
+    from web import run_report_markdown
+    md = run_report_markdown(built["arch"], "r1", browse_url="http://127.0.0.1:8766/")
+    failed = rows(built["arch"], "SELECT site, count(*) FROM fetch_log WHERE run_id = 'r1' AND outcome = 'failed' "
+                                 "GROUP BY site ORDER BY site")
+    assert f"| failed | {failed[0][1]} | {failed[1][1]} |" in md
+    newest = rows(built["arch"], "SELECT max(published_at)::DATE FROM articles WHERE site IN ('almayadeen', 'reuters')")
+    assert f"| {newest[0][0]} |" in md
+    assert md.endswith("Browse: http://127.0.0.1:8766/run/r1")
+
+
 def test_word_diff_keeps_shared_words_and_paragraphs():
     from web.diff import counts, word_diff
     pieces = word_diff("Macron says\n\nOld tail.", "Macron says - update\n\nOld tail. New one.")
@@ -406,7 +417,7 @@ def test_every_page_type_in_headless_chromium(server, built, shots, tmp_path):
         ("story", f"story/{built['story']}", 1000, ["almayadeen", "reuters", *story_titles]),
         ("ticker", "ticker", 1100, ["Breaking ticker", ticker]),
         ("runs", "runs", 700, ["Runs", "r1", "r2", "r-hostile", "completed"]),
-        ("run", "run/r2", 1600, ["Fetch outcomes", "Extraction health", "Counters", "not_modified"]),
+        ("run", "run/r1", 1600, ["Fetch outcomes", "Extraction health", "Counters", "http_5xx", "Failures (first"]),
         ("not-found", "story/no-such-story", 500, ["404 · Not found", "no story 'no-such-story' in the archive"]),
     ]
     for name, path, height, expected in pages:

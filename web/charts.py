@@ -142,7 +142,7 @@ def timeline(title: str, rows: Sequence[tuple[str, str, datetime, datetime, str]
     if not rows:
         return empty(title)
     row_h, label_w = 18, 330
-    height = TOP + row_h * len(rows) + 40
+    height = TOP + row_h * len(rows) + 60   # rows, the time axis, the legend
     t0 = min(r[2] for r in rows)
     t1 = max(r[3] for r in rows)
     span = max((t1 - t0).total_seconds(), 1.0)
@@ -156,8 +156,8 @@ def timeline(title: str, rows: Sequence[tuple[str, str, datetime, datetime, str]
         x = label_w + plot_w * i / 4
         moment = t0 + (t1 - t0) * i / 4
         anchor = "end" if i == 4 else "middle"
-        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{height - 30}"/>'
-                   f'<text class="tick" x="{x:.1f}" y="{height - 16}" text-anchor="{anchor}">'
+        out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{height - 50}"/>'
+                   f'<text class="tick" x="{x:.1f}" y="{height - 36}" text-anchor="{anchor}">'
                    f'{escape(moment.strftime(fmt))}</text>')
     for n, (label, group, start, end, tip) in enumerate(rows):
         c = groups.setdefault(group, color(group, len(groups)))
@@ -168,5 +168,10 @@ def timeline(title: str, rows: Sequence[tuple[str, str, datetime, datetime, str]
         out.append(f'<text class="rowlabel" x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(text)}</text>'
                    f'<rect x="{x:.1f}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" rx="3" fill="{c}">'
                    f'<title>{escape(tip)}</title></rect>')
+    x = label_w
+    for group, c in groups.items():
+        out.append(f'<rect x="{x}" y="{height - 14}" width="10" height="10" fill="{c}"/>'
+                   f'<text class="legend" x="{x + 14}" y="{height - 5}">{escape(group)}</text>')
+        x += 24 + 7 * len(group)
     out.append("</svg>")
     return "".join(out)

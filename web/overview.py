@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 from crawl.config import HealthSettings
 from storage.lake import Archive
@@ -73,4 +74,33 @@ def outcomes_markdown(counts: dict[str, dict[str, int]]) -> str:
     names += sorted({o for s in sites for o in counts[s]} - set(names))
     lines = ["| outcome | " + " | ".join(sites) + " |", "|---|" + "---:|" * len(sites)]
     lines += [f"| {o} | " + " | ".join(str(counts[s].get(o, 0)) for s in sites) + " |" for o in names]
+    return "\n".join(lines)
+
+
+def run_report_markdown(archive: Archive, run_id: str, *, browse_url: str | None = None,
+                        days: int = 14) -> str:
+    """Markdown for a run's report (e.g. a Prefect artifact): its fetch outcomes per site, the
+    articles per publication day of its sites over the ``days`` days up to the newest article,
+    and a link to the run in `newsarchive browse` when ``browse_url`` is given."""
+    outcomes = run_outcomes(archive, run_id)
+    with queries.Reader(archive).connect() as con:
+        per_day = con.execute(
+            "SELECT published_at::DATE AS day, site, count(*) FROM articles WHERE site IN "
+            "(SELECT unnest(sites) FROM runs WHERE run_id = ?) AND published_at >= "
+            "(SELECT max(published_at) FROM articles) - to_days(?) GROUP BY ALL ORDER BY ALL",
+            [run_id, days]).fetchall()
+    sites = sorted({s for _, s, _ in per_day})
+    table = {}
+    for day, site, n in per_day:
+        table.setdefault(day, {})[site] = n
+    lines = [f"## Fetch outcomes of run `{run_id}`", "", outcomes["markdown"], "",
+             f"## Articles per day of publication ({days} days up to the newest article)", ""]
+    if sites:
+        lines += ["| day | " + " | ".join(sites) + " |", "|---|" + "---:|" * len(sites)]
+        lines += [f"| {day} | " + " | ".join(str(c.get(s, 0)) for s in sites) + " |"
+                  for day, c in sorted(table.items())]
+    else:
+        lines.append("no dated articles")
+    if browse_url:
+        lines += ["", f"Browse: {browse_url.rstrip('/')}/run/{quote(run_id, safe='')}"]
     return "\n".join(lines)

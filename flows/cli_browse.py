@@ -65,7 +65,7 @@ def browse(port: int, host: str, at: int | None) -> None:
     from web import create_app
     ctx = _ctx()
     try:
-        app = create_app(ctx.archive, at=at, threshold=ctx.config().health.threshold)
+        app = create_app(ctx.archive, at=at, health=ctx.config().health)
     except ArchiveError as e:
         raise click.ClickException(str(e))
     sock = _bind(host, port)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import warnings
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import quote
@@ -26,8 +27,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from archive_builders import article, commit_run
+from archive_builders import article, fetch_row, run_row
 from crawl.warc import WarcWriter
+from storage.commit import commit_staging
+from storage.staging import Staging
 from pipeline_helpers import crawl_once
 from replay import Knobs, start_replay
 from storage.lake import Archive
@@ -57,8 +60,20 @@ def _hostile_run(arch: Archive) -> None:
     row = article(HOSTILE_URL, site="reuters", title=HOSTILE_TITLE,
                   body="Ministers met in zanzibarquux on Thursday. <b>Talks</b> went on for hours.",
                   published=datetime(2022, 3, 10, 6, 0, tzinfo=timezone.utc), seen=datetime.now(timezone.utc))
-    row.update(warc_file=ref.filename, warc_offset=ref.offset, warc_length=ref.length)
-    commit_run(arch, "r-hostile", [row], flow_run_id=FLOW_RUN_ID)
+    row.update(warc_file=ref.filename, warc_offset=ref.offset, warc_length=ref.length, run_id="r-hostile")
+    # Committed as the flow does, as a drift run: its site extractor found a body on 4 pages of 10.
+    run = dict(run_row("r-hostile", ["reuters"], FLOW_RUN_ID), status="drift")
+    staging = Staging(arch.staging_dir, "r-hostile")
+    staging.write_meta(run)
+    staging.append("article_versions", "part-0", [row])
+    staging.append("fetch_log", "part-0", [fetch_row(HOSTILE_URL, "r-hostile")])
+    stats = {"reuters": Counter(fetched=1, health_pages=10, health_missing_body=6, health_missing_title=0,
+                                health_missing_date=1)}
+    con = arch.connect()
+    try:
+        commit_staging(con, staging, run, stats)
+    finally:
+        con.close()
 
 
 @pytest.fixture(scope="module")
@@ -189,6 +204,16 @@ def test_failed_fetches_show_in_the_charts_and_the_run_page(client, built):
     for url, _ in failed:
         assert f'<span class="url">{url}</span>: http_5xx 500' in r.text
     assert "Failures" not in client.get("/run/r2").text
+
+
+def test_a_drift_run_shows_its_alarm(client):
+    r = client.get("/run/r-hostile")
+    assert '<span class="status drift">drift</span>' in r.text
+    assert '<span class="status drift">alarm</span>' in r.text
+    assert '<td class="num bad">40%</td>' in r.text and '<td class="num">90%</td>' in r.text
+    assert "under 80% (with at least 5 pages)" in r.text
+    r = client.get("/")
+    assert re.search(r"<title>[^<]*: reuters 40%</title>", r.text)     # the health chart's worst field
 
 
 def test_prefect_link_when_the_ui_is_known(client, monkeypatch):

@@ -72,7 +72,7 @@ def overview(request: Request) -> HTMLResponse:
     bucket = request.query_params.get("bucket")
     with request.app.state.reader.connect() as con:
         ctx = overview_context(con, since=_date(request, "since"), bucket=bucket,
-                               threshold=request.app.state.threshold)
+                               threshold=request.app.state.health.threshold)
     return page(request, "overview.html", **ctx)
 
 
@@ -177,7 +177,7 @@ def run_page(request: Request) -> HTMLResponse:
     health = {s: queries.health_shares(c) for s, c in sorted(stats.items())}
     return page(request, "run.html", run=run, stats=dict(sorted(stats.items())), counters=counters,
                 fetches=fetches, failures=failures, chart=outcomes_svg(run_id, counts), health=health,
-                threshold=request.app.state.threshold, timings=records.phase_timings(stats),
+                health_settings=request.app.state.health, timings=records.phase_timings(stats),
                 prefect_url=records.prefect_run_url(run.get("flow_run_id"), dict(os.environ)))
 
 
@@ -217,7 +217,7 @@ def guarded(endpoint: Callable[[Request], HTMLResponse]) -> Callable[[Request], 
 
 
 def create_app(archive: Archive, *, at: int | None = None,
-               threshold: float = HealthSettings.threshold) -> Starlette:
+               health: HealthSettings | None = None) -> Starlette:
     """The browse app over ``archive`` (latest snapshot, or ``at``). Raises ArchiveError if it cannot open."""
     reader = queries.Reader(archive, at)
     with reader.connect() as con:      # fail now, with one line, if the archive or snapshot is unusable
@@ -234,5 +234,6 @@ def create_app(archive: Archive, *, at: int | None = None,
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error})
     app.state.archive, app.state.reader, app.state.at = archive, reader, at
-    app.state.snapshot, app.state.threshold = snapshot, threshold
+    # The drift alarm's settings ([health] of the site config) for the health charts and verdicts.
+    app.state.snapshot, app.state.health = snapshot, health or HealthSettings()
     return app

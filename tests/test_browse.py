@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import threading
-import warnings
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +39,8 @@ HOSTILE_TITLE = "<script>alert(1)</script> Ministers meet in zanzibarquux"
 HOSTILE_URL = "https://www.reuters.com/world/hostile-title-2022-03-10/"
 RAW_MARKER = "Archived copy of the hostile page"
 FLOW_RUN_ID = "0b5c2f4e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"
+# Starlette's TestClient asks for httpx2 on import; httpx is what this project pins.
+pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
 NEWSARCHIVE = [sys.executable, "-c", "from flows.cli import main; main()"]
 
 
@@ -106,7 +107,6 @@ def client(built):
     from starlette.testclient import TestClient
 
     from web import create_app
-    warnings.filterwarnings("ignore", message=".*httpx2.*")
     return TestClient(create_app(built["arch"]), raise_server_exceptions=False)
 
 
@@ -340,6 +340,16 @@ def test_word_diff_keeps_shared_words_and_paragraphs():
 
 
 # --- the commands -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["browse", "report"])
+def test_help_has_an_example(command):
+    from click.testing import CliRunner
+
+    from flows.cli import cli
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example:" in result.output and f"newsarchive {command}" in result.output
+
 
 def test_report_writes_a_standalone_html_file(built, tmp_path):
     out = tmp_path / "report.html"

@@ -474,6 +474,9 @@ from flows.cli_deploy import COMMANDS as DEPLOY_COMMANDS  # noqa: E402  (deploy)
 
 for _command in ARCHIVE_COMMANDS + DEPLOY_COMMANDS:
     cli.add_command(_command)
+from flows.cli_browse import COMMANDS as BROWSE_COMMANDS  # noqa: E402  (browse, report)
+for _command in BROWSE_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

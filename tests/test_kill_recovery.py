@@ -268,3 +268,20 @@ async def test_torn_line_of_an_older_staging_is_dropped_and_its_page_refetched(
     _, rows = query(arch, "SELECT status FROM runs ORDER BY started_at")
     assert rows == [("recovered",), ("completed",)]
     assert_archive_whole(arch, corpus_urls)
+
+
+async def test_two_runs_at_once_store_each_article_once_and_count_what_they_wrote(
+        prefect_harness, replay_kills, corpus_urls, tmp_path):
+    """The reported failure: the second of two concurrent runs claimed 3,002 new articles in
+    run_stats but wrote none (the first had committed them). Counters now say what was written."""
+    import asyncio
+
+    arch = Archive(tmp_path / "archive")
+    Archive(arch.root).init()   # both runs open an existing archive
+    first, second = await asyncio.gather(normal_run(arch, replay_kills.url), normal_run(arch, replay_kills.url))
+    assert_archive_whole(arch, corpus_urls)   # includes: each run's new + changed == its article rows
+    new = sum(c.get("new", 0) for r in (first, second) for c in r["stats"].values())
+    assert new == len(corpus_urls)
+    for r in (first, second):
+        for site, c in r["stats"].items():
+            assert c["stored"] == c.get("new", 0) + c.get("changed", 0), (site, c)

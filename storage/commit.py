@@ -144,15 +144,15 @@ def _insert_fetch_log(con: duckdb.DuckDBPyConnection, staging: Staging) -> int:
     cols = ", ".join(FETCH_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE staged_fetch AS "
                 f"SELECT *, row_number() OVER () AS staged_row FROM {_reader(files, FETCH_COLUMNS)}")
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE unvouched AS
         SELECT staged_row FROM temp.main.staged_fetch f
         WHERE f.kind = 'article' AND f.content_hash IS NOT NULL
         EXCEPT
         SELECT f.staged_row FROM temp.main.staged_fetch f
-        JOIN lake.main.article_versions a ON a.content_hash = f.content_hash
+        JOIN {LAKE}.main.article_versions a ON a.content_hash = f.content_hash
         WHERE f.kind = 'article' AND (a.url = f.url OR a.url = f.final_url OR a.fetched_url = f.final_url)
-    """.replace("lake.main", f"{LAKE}.main"))
+    """)
     keep = "u.staged_row IS NULL"
     con.execute(f"""
         INSERT INTO {LAKE}.main.fetch_log ({cols})
@@ -234,9 +234,8 @@ def recover(archive: Archive, con: duckdb.DuckDBPyConnection, *, skip: str | Non
         if staging.dir.name == skip:
             continue   # our own run
         try:
-            staging.hold()   # one recoverer at a time; taken while its process still runs
-        except BlockingIOError:
-            continue
+            if not staging.take():   # its process still runs, another run recovers it, or it is gone
+                continue
         except OSError as e:
             log.warning("staged run %s not recovered now (%s); the next run tries again", staging.dir, e)
             continue

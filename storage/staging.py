@@ -111,6 +111,24 @@ class Staging:
         self._lock_fd = fd
         return self
 
+    def take(self) -> bool:
+        """Hold the lock of a staged run found on disk, to recover it. False when its process is
+        still alive, another process is recovering it, or the directory is gone meanwhile."""
+        try:
+            fd = os.open(self.dir / "lock", os.O_CREAT | os.O_RDWR, 0o644)   # never re-creates the dir
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        if not (self.dir / "lock").exists():   # committed and removed while we waited for the lock
+            self.release()
+            return False
+        return True
+
     def release(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)

@@ -274,6 +274,6 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
         for art, r, chash in unresolved:
             store_article(run, art, r, chash, article_rows)
     part = f"{run.site.name}-{batch_no:05d}"
-    run.staging.append("fetch_log", part, fetch_rows)
-    run.staging.append("article_versions", part, article_rows)
+    # One atomic batch: a page's fetch-log row (its validators) never lands without its article row.
+    run.staging.append_batch(part, {"fetch_log": fetch_rows, "article_versions": article_rows})
     return run.counters - before

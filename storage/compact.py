@@ -11,7 +11,10 @@ snapshot contains:
   rows visible in the latest snapshot stay, since that snapshot is never expired;
 - ``ducklake_cleanup_old_files`` deletes replaced files, but only once they were
   replaced more than ``grace`` ago (in practice: at the next compaction), so a
-  reader that started a scan before the compaction does not find its files gone.
+  reader that started a scan before the compaction does not find its files gone;
+- ``ducklake_delete_orphaned_files`` deletes data files the catalog never knew: those a
+  run wrote before it was killed in the middle of its commit. Only files older than
+  ``orphan_grace`` (default one hour): a younger one may belong to a commit going on now.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from .snapshots import META
 DEFAULT_KEEP_DAYS = 90
 DEFAULT_KEEP_LAST = 10
 DEFAULT_GRACE = timedelta(minutes=10)
+DEFAULT_ORPHAN_GRACE = timedelta(hours=1)
 
 
 class CompactError(ArchiveError):
@@ -43,6 +47,7 @@ class CompactReport:
     files_created: int = 0
     files_deleted: int = 0
     files_pending: int = 0                # replaced files kept for the grace period (deleted next time)
+    orphans_deleted: int = 0              # data files of commits killed midway, never in the catalog
     rows: dict[str, int] = field(default_factory=dict)   # per table, identical before and after
 
 
@@ -71,6 +76,14 @@ def _cleanup_after_grace(con: duckdb.DuckDBPyConnection, grace: timedelta) -> li
     return con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchall()
 
 
+def _delete_orphans(con: duckdb.DuckDBPyConnection, grace: timedelta) -> list:
+    """Delete data files no snapshot ever referenced, once older than ``grace`` (file time)."""
+    if grace.total_seconds() <= 0:
+        return con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', cleanup_all => true)").fetchall()
+    return con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => ?::TIMESTAMPTZ)",
+                       [datetime.now(timezone.utc) - grace]).fetchall()
+
+
 def snapshots_to_expire(snapshots: list[tuple[int, datetime]], *, keep_days: int | None,
                         keep_last: int | None, now: datetime | None = None) -> list[int]:
     """Ids outside the retention: older than ``keep_days`` and not among the last ``keep_last``.
@@ -95,7 +108,8 @@ def snapshots_to_expire(snapshots: list[tuple[int, datetime]], *, keep_days: int
 
 
 def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
-            keep_last: int | None = DEFAULT_KEEP_LAST, grace: timedelta = DEFAULT_GRACE) -> CompactReport:
+            keep_last: int | None = DEFAULT_KEEP_LAST, grace: timedelta = DEFAULT_GRACE,
+            orphan_grace: timedelta = DEFAULT_ORPHAN_GRACE) -> CompactReport:
     archive.ensure_wal()
     con = archive.connect()
     try:
@@ -118,6 +132,7 @@ def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
             con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', versions => ?)", [expire])
         if grace.total_seconds() <= 0:
             deleted += con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchall()
+        orphans = _delete_orphans(con, orphan_grace)
         pending = con.execute(f"SELECT count(*) FROM {META}.ducklake_files_scheduled_for_deletion").fetchone()[0]
         after = _row_counts(con)
         lost = {t: (n, after.get(t, 0)) for t, n in before.items() if after.get(t, 0) < n}
@@ -128,7 +143,7 @@ def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
             expired=expire, snapshots_kept=len(snaps) - len(expire),
             files_before=files_before, files_after=_live_files(con),
             files_merged=sum(r[2] for r in merged), files_created=sum(r[3] for r in merged),
-            files_deleted=len(deleted), files_pending=pending, rows=after)
+            files_deleted=len(deleted), files_pending=pending, orphans_deleted=len(orphans), rows=after)
     except duckdb.Error as e:
         raise CompactError(f"compaction of {archive.root} failed: {e}") from None
     finally:

@@ -46,13 +46,24 @@ def load_state(con: duckdb.DuckDBPyConnection, sites: list[str], urls: list[str]
         # A temp table joined (not a huge IN list): the planner hash-joins it with the scan.
         con.execute("CREATE OR REPLACE TEMP TABLE wanted_urls AS SELECT unnest(?::VARCHAR[]) AS url", [list(urls)])
         scope = "AND url IN (SELECT url FROM temp.wanted_urls)"
+    # A fetch whose article row is missing from the lake (lost by a crash in older versions:
+    # its fetch-log row was committed without it) is not trusted: no validators, no hash, so the
+    # page is fetched again instead of answering 304 for ever.
     rows = con.execute(f"""
-        SELECT url, arg_max(etag, fetched_at), arg_max(last_modified, fetched_at),
-               arg_max(content_hash, fetched_at)
-        FROM fetch_log
-        WHERE site IN (SELECT unnest(?::VARCHAR[])) AND kind = 'article' AND outcome = 'fetched' {scope}
-        GROUP BY url
-    """, [sites]).fetchall()
+        WITH last AS (
+            SELECT url, arg_max(etag, fetched_at) AS etag, arg_max(last_modified, fetched_at) AS lm,
+                   arg_max(content_hash, fetched_at) AS h, arg_max(final_url, fetched_at) AS final_url
+            FROM fetch_log
+            WHERE site IN (SELECT unnest($sites::VARCHAR[])) AND kind = 'article' AND outcome = 'fetched' {scope}
+            GROUP BY url
+        ), vouched AS (
+            SELECT DISTINCT f.url FROM last f
+            JOIN article_versions a ON a.content_hash = f.h AND a.site IN (SELECT unnest($sites::VARCHAR[]))
+            WHERE a.url = f.url OR a.url = f.final_url OR a.fetched_url = f.final_url
+        )
+        SELECT url, etag, lm, h FROM last
+        WHERE h IS NULL OR url IN (SELECT url FROM vouched)
+    """, {"sites": sites}).fetchall()
     for url, etag, lm, h in rows:
         if etag or lm:
             state.validators[url] = (etag, lm)

@@ -125,3 +125,57 @@ def test_cli_compact(archive):
     assert "compacted to snapshot" in out.output and "article_versions 18" in out.output
     bad = runner.invoke(group(), ["--archive", str(arch.root), "compact", "--keep-last", "0"])
     assert bad.exit_code == 1 and "--keep-last 0: must be 1 or more" in bad.output
+
+
+# A commit SIGKILLed after DuckLake wrote its parquet files but before the catalog committed.
+KILLED_COMMIT = r"""
+import sys
+sys.path.insert(0, sys.argv[2])
+from archive_builders import article, fetch_row, run_row
+from storage.commit import commit_staging
+from storage.lake import Archive
+from storage.staging import Staging
+a = Archive(sys.argv[1])
+st = Staging(a.staging_dir, "killed").hold()
+rows = [article(f"https://reuters.example/killed-{i}", title=f"Killed {i}", run_id="killed") for i in range(3)]
+st.append_batch("part-0", {"article_versions": rows, "fetch_log": [fetch_row(r["url"], "killed") for r in rows]})
+con = a.connect()
+commit_staging(con, st, run_row("killed", ["reuters"]), {})
+"""
+
+
+def _unknown_files(arch: Archive) -> set[str]:
+    """Parquet files on disk that no catalog entry (live, replaced or pending deletion) names."""
+    _, rows = query(arch, "SELECT path FROM __ducklake_metadata_lake.ducklake_data_file UNION ALL "
+                          "SELECT path FROM __ducklake_metadata_lake.ducklake_delete_file UNION ALL "
+                          "SELECT path FROM __ducklake_metadata_lake.ducklake_files_scheduled_for_deletion")
+    known = {p.rsplit("/", 1)[-1] for (p,) in rows}
+    return {p.name for p in arch.data_dir.rglob("*.parquet")} - known
+
+
+def test_orphaned_files_of_a_killed_commit_are_deleted_after_their_grace(archive):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    arch, _ = archive
+    tests = str(Path(__file__).resolve().parent)
+    proc = subprocess.run([sys.executable, "-c", KILLED_COMMIT, str(arch.root), tests], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "NEWSARCHIVE_TEST_KILL_AT": "commit-before"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    orphans = _unknown_files(arch)
+    assert orphans, "the killed commit left no data file"
+    rows = query(arch, "SELECT count(*) FROM article_versions")[1]
+
+    # Default orphan grace (an hour): a file this young may be a commit going on now: kept.
+    # Default grace: the files the merge replaces stay for running readers.
+    report = compact(arch, keep_days=None, keep_last=2)
+    assert report.orphans_deleted == 0 and _unknown_files(arch) == orphans and report.files_pending > 0
+    pending = {p.rsplit("/", 1)[-1] for (p,) in query(
+        arch, "SELECT path FROM __ducklake_metadata_lake.ducklake_files_scheduled_for_deletion")[1]}
+    report = compact(arch, keep_days=None, keep_last=2, orphan_grace=timedelta(0))
+    assert report.orphans_deleted == len(orphans) and _unknown_files(arch) == set()
+    assert pending <= {p.name for p in arch.data_dir.rglob("*.parquet")}, "a file kept for readers was deleted"
+    assert query(arch, "SELECT count(*) FROM article_versions")[1] == rows

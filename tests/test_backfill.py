@@ -87,7 +87,7 @@ def test_backfill_killed_mid_chunk_resumes_without_refetching(prefect_harness, t
     try:
         # Kill it once a few batches are staged but the chunk has not committed.
         while time.monotonic() < deadline:
-            files = list(staged.glob("*/article_versions/*.jsonl"))
+            files = list(staged.glob("*/batches/*/article_versions.jsonl"))   # one directory per staged batch
             if sum(1 for f in files for _ in f.open()) >= 30:
                 break
             assert proc.poll() is None, "backfill finished before it could be killed; slow it down"

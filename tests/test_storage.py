@@ -268,3 +268,153 @@ def test_concurrent_commits_all_land(arch):
     assert errors == []
     assert query(arch, "SELECT count(*) FROM runs")[1] == [(12,)]
     assert query(arch, "SELECT count(*), count(DISTINCT url) FROM articles")[1] == [(12, 12)]
+
+
+def test_a_batch_is_staged_whole_or_not_at_all(arch):
+    st = Staging(arch.staging_dir, "r1")
+    st.append_batch("ex-00000", {"fetch_log": [fetch("https://e/1", "r1", h="h1")],
+                                 "article_versions": [article("https://e/1", "one", "h1")]})
+    # What a kill during the next batch's write leaves: a hidden temporary directory, never read.
+    tmp = st.dir / "batches" / ".tmp-ex-00001-dead"
+    tmp.mkdir()
+    (tmp / "fetch_log.jsonl").write_text('{"url": "https://e/2", "etag": "\\"e2\\""}\n{"url": "htt')
+    assert [p.parent.name for p in st.files("fetch_log")] == ["ex-00000"]
+    # The same part staged twice (one append per table) keeps both.
+    st.append("fetch_log", "ex-00000", [fetch("https://e/3", "r1")])
+    assert len(st.files("fetch_log")) == 2 and len(st.files("article_versions")) == 1
+    con = arch.connect()
+    try:
+        commit_staging(con, st, run_row("r1"), {})
+    finally:
+        con.close()
+    assert query(arch, "SELECT url FROM fetch_log ORDER BY url")[1] == [("https://e/1",), ("https://e/3",)]
+    assert not st.dir.exists()
+
+
+def old_layout(arch, run_id, articles, fetches) -> Staging:
+    """A staged run as versions before atomic batches wrote it: ``<table>/<part>.jsonl``."""
+    import json
+    st = Staging(arch.staging_dir, run_id)
+    st.write_meta(run_row(run_id))
+    for table, rows in (("fetch_log", fetches), ("article_versions", articles)):
+        (st.dir / table).mkdir(parents=True)
+        (st.dir / table / "ex-00001.jsonl").write_text(
+            "".join(json.dumps(r, default=str) + "\n" for r in rows), "utf-8")
+    return st
+
+
+def test_a_torn_line_is_dropped_with_a_warning_and_its_validators_not_kept(arch, caplog):
+    """The reported failure: a kill mid-append tore the last article line; every later run then
+    failed with `Malformed JSON`, and the page's ETag (staged before it) made it 304 for ever."""
+    st = old_layout(arch, "dead", [article("https://e/1", "one", "h1"), article("https://e/2", "two", "h2")],
+                    [fetch("https://e/1", "dead", etag='"a1"', h="h1"), fetch("https://e/2", "dead", etag='"a2"', h="h2")])
+    path = st.dir / "article_versions" / "ex-00001.jsonl"
+    text = path.read_text("utf-8")
+    path.write_text(text[: len(text) - 200], "utf-8")        # the second line cut short
+    con = arch.connect()
+    try:
+        with caplog.at_level("WARNING", logger="newsarchive"):
+            assert recover(arch, con) == ["dead"]
+    finally:
+        con.close()
+    (msg,) = [r.getMessage() for r in caplog.records if "torn" in r.getMessage()]
+    assert str(path) in msg and "line 2" in msg and "url https://e/2" in msg and "fetched again" in msg
+    assert query(arch, "SELECT url FROM articles")[1] == [("https://e/1",)]
+    _, rows = query(arch, "SELECT url, etag, content_hash FROM fetch_log ORDER BY url")
+    assert rows == [("https://e/1", '"a1"', "h1"), ("https://e/2", None, None)]
+    con = arch.connect(read_only=True)
+    try:
+        state = load_state(con, ["ex"], ["https://e/1", "https://e/2"])
+    finally:
+        con.close()
+    assert state.validators == {"https://e/1": ('"a1"', None)}   # e/2 is fetched again, unconditionally
+
+
+def test_validators_committed_without_their_article_by_older_versions_are_not_used(arch):
+    commit(arch, "r1", [article("https://e/1", "one", "h1")], [fetch("https://e/1", "r1", etag='"a1"', h="h1")])
+    # What the old recovery committed: the fetch row (with its ETag) of a page whose article was lost.
+    execute_write = "INSERT INTO fetch_log (run_id, site, kind, url, final_url, outcome, etag, content_hash, " \
+                    "fetched_at) VALUES ('r0', 'ex', 'article', 'https://e/lost', 'https://e/lost', 'fetched', " \
+                    "'\"l1\"', 'hl', TIMESTAMPTZ '2026-11-01 12:00:00+00')"
+    query(arch, execute_write, write=True)
+    con = arch.connect(read_only=True)
+    try:
+        state = load_state(con, ["ex"])
+    finally:
+        con.close()
+    assert state.validators == {"https://e/1": ('"a1"', None)}
+    assert "https://e/lost" not in state.fetched_hashes
+
+
+def test_a_staged_run_that_cannot_be_committed_is_quarantined_and_runs_go_on(arch, caplog):
+    bad = Staging(arch.staging_dir, "bad-run")
+    bad.write_meta(run_row("bad-run"))
+    row = fetch("https://e/9", "bad-run")
+    row["warc_offset"] = "not a number"
+    bad.append("fetch_log", "ex-0", [row])
+    good = Staging(arch.staging_dir, "good-run")
+    good.write_meta(run_row("good-run"))
+    good.append("article_versions", "ex-0", [article("https://e/7", "seven", "h7")])
+    con = arch.connect()
+    try:
+        with caplog.at_level("WARNING", logger="newsarchive"):
+            assert recover(arch, con) == ["good-run"]
+        assert recover(arch, con) == []
+    finally:
+        con.close()
+    assert (arch.staging_dir / "quarantine" / "bad-run" / "run.json").exists()
+    (msg,) = [r.getMessage() for r in caplog.records if "quarantine" in r.getMessage()]
+    assert msg.startswith("staged run bad-run cannot be committed") and "\n" not in msg
+
+
+def test_a_torn_run_json_does_not_stop_recovery(arch):
+    st = Staging(arch.staging_dir, "torn-meta")
+    st.append("article_versions", "ex-0", [article("https://e/5", "five", "h5")])
+    (st.dir / "run.json").write_text('{"run_id": "torn-me', "utf-8")
+    con = arch.connect()
+    try:
+        assert recover(arch, con) == ["torn-meta"]
+    finally:
+        con.close()
+    assert query(arch, "SELECT run_id, status FROM runs")[1] == [("torn-meta", "recovered")]
+    # A recovered run's counters say what it wrote.
+    assert query(arch, "SELECT counter, value FROM run_stats ORDER BY counter")[1] == [
+        ("changed", 0), ("new", 1), ("stored", 1)]
+
+
+def test_counters_say_what_was_written_when_another_run_committed_first(arch):
+    """Two runs at once crawl the same pages; the second commits nothing new, and says so."""
+    commit(arch, "first", [article("https://e/1", "one", "h1")], [fetch("https://e/1", "first", h="h1")])
+    st = Staging(arch.staging_dir, "second")
+    st.append_batch("ex-0", {"article_versions": [article("https://e/1", "one", "h1"), article("https://e/2", "two", "h2")],
+                             "fetch_log": [fetch("https://e/1", "second", h="h1"), fetch("https://e/2", "second", h="h2")]})
+    stats = {"ex": {"fetched": 2, "new": 2, "stored": 2}}
+    con = arch.connect()
+    try:
+        commit_staging(con, st, run_row("second"), stats)
+    finally:
+        con.close()
+    assert stats == {"ex": {"fetched": 2, "new": 1, "changed": 0, "stored": 1, "unchanged": 1}}
+    _, rows = query(arch, "SELECT counter, value FROM run_stats WHERE run_id = 'second' ORDER BY counter")
+    assert dict(rows) == stats["ex"]
+    assert query(arch, "SELECT count(*) FROM article_versions")[1] == [(2,)]
+
+
+def test_kill_point_kills_at_the_nth_time_only(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    code = ("import sys; from pathlib import Path; from storage.staging import Staging\n"
+            "st = Staging(Path(sys.argv[1]), 'r')\n"
+            "for i in range(3): st.append('fetch_log', f'p{i}', [{'url': f'u{i}'}, {'url': 'x'}])\n")
+    env = {**os.environ, "NEWSARCHIVE_TEST_KILL_AT": "staging-mid-line:2"}
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    st = Staging(tmp_path, "r")
+    assert [p.parent.name for p in st.files("fetch_log")] == ["p0"]
+    assert st.files("fetch_log")[0].read_text().count("\n") == 2      # the first time: written whole
+    (torn,) = (st.dir / "batches").glob(".tmp-p1-*/fetch_log.jsonl")  # the second: killed mid-line
+    assert not torn.read_text().endswith("\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "b")], timeout=60)
+    assert proc.returncode == 0 and len(Staging(tmp_path / "b", "r").files("fetch_log")) == 3

@@ -207,7 +207,7 @@ class HoggingExtractor(Extractor):
 async def test_a_slow_page_never_stalls_the_crawl_and_is_failed_extract_timeout(tmp_path):
     from crawl.fetch import Fetcher
     from crawl.pipeline import SiteRun, crawl_batch, discover_urls
-    from flows.scrape import replay_host_map
+    from crawl.plan import replay_host_map
     from pipeline_helpers import config, no_sleep
     from replay import start_replay
     from storage.staging import Staging

@@ -17,7 +17,7 @@ from crawl.config import ConfigError, load_config, parse_config
 from crawl.discovery import discover
 from crawl.fetch import Fetcher
 from crawl.pagination import archive_links, dated_links
-from flows.scrape import replay_host_map
+from crawl.plan import replay_host_map
 from replay import Corpus, Knobs, start_replay
 
 SEED, PER_SITE, PAGE_SIZE = 7, 1500, 30

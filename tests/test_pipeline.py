@@ -83,7 +83,7 @@ async def test_state_is_loaded_for_the_run_s_urls_and_canonical_urls_are_looked_
     URL is recognised under its canonical URL (looked up after the batch), so it is not stored twice."""
     from crawl.pipeline import SiteRun, crawl_batch, load_known
     from crawl.fetch import Fetcher
-    from flows.scrape import replay_host_map
+    from crawl.plan import replay_host_map
     from storage.staging import Staging
     from storage.state import CrawlState, archive_state_loader
     from storage.commit import commit_staging

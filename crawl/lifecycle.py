@@ -1,0 +1,134 @@
+"""One run against the archive, from opening it to its committed snapshot.
+
+Every run (a scheduled scrape, a backfill chunk, a re-extraction) goes through the same
+lifecycle, owned here in plain Python so it is tested without Prefect:
+
+1. open: create or migrate the archive, commit the staged batches a crashed run left (recover);
+2. load the dedup indexes (near-duplicates, stories, boilerplate), for the run's window;
+3. stage: hold a staging directory (and, for crawls, open a WARC writer) for the run's batches;
+4. commit: every staged batch and the run row in one DuckLake transaction: one snapshot;
+5. save the dedup indexes (after the commit: they never get ahead of the lake);
+6. refresh the derived search index (a failure there is logged, the run stays committed).
+
+Leaving the ``with`` block without ``commit`` (an exception, a cancel) releases the staging
+lock, so the next run commits what was staged (crash recovery). Wall time of every phase is
+kept in ``timings``: per-run cost must stay flat as the archive grows.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import duckdb
+
+from dedup.state import DedupState
+from newsarchive import __version__
+from storage.commit import commit_staging, recover
+from storage.lake import Archive
+from storage.search import SearchError, refresh_index
+from storage.staging import Staging
+
+from .warc import WarcWriter
+
+log = logging.getLogger("newsarchive.run")
+
+
+def new_run_id(flow_run_id: str | None = None) -> str:
+    """Sortable and unique: UTC start time plus the flow run's (or a random) id prefix."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{(flow_run_id or uuid.uuid4().hex)[:8]}"
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    snapshot: int
+    status: str
+    timings: dict[str, float]
+    search: str | None = None   # what the search refresh did, or None when it failed
+
+
+@dataclass
+class ArchiveRun:
+    """Context manager owning one run's lifecycle (see the module docstring)."""
+    archive: Archive
+    flow_label: str
+    sites: list[str]
+    flow_run_id: str | None = None
+    since: datetime | None = None   # the run's publication window: which story months to load
+    until: datetime | None = None
+    warc: bool = True               # crawls write WARC; re-extraction reads it
+    work_phase: str = "crawl"       # the name of the run's own work in ``timings``
+    refresh_search: bool = True
+    run_id: str = ""
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    timings: dict[str, float] = field(default_factory=dict)
+    recovered: list[str] = field(default_factory=list)
+    dedup: DedupState | None = None
+    staging: Staging | None = None
+    warc_writer: WarcWriter | None = None
+    _clock: float = field(default_factory=time.perf_counter)
+    _committed: bool = False
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.timings[phase] = round(now - self._clock, 3)
+        self._clock = now
+
+    def __enter__(self) -> "ArchiveRun":
+        self.run_id = self.run_id or new_run_id(self.flow_run_id)
+        self.archive.init()
+        con = self.archive.connect()
+        try:
+            self.recovered = recover(self.archive, con)
+        finally:
+            con.close()
+        if self.recovered:
+            log.warning("committed %d staged run(s) left by a crashed process: %s",
+                        len(self.recovered), ", ".join(self.recovered))
+        self.lap("open")
+        self.dedup = DedupState.load(self.archive.root / "index", since=self.since, until=self.until)
+        self.lap("load_dedup")
+        self.staging = Staging(self.archive.staging_dir, self.run_id).hold()
+        self.staging.write_meta({"run_id": self.run_id, "flow_run_id": self.flow_run_id,
+                                 "flow_name": self.flow_label, "sites": self.sites, "started_at": self.started,
+                                 "newsarchive_version": __version__})
+        if self.warc:
+            self.warc_writer = WarcWriter(self.archive.warc_dir, prefix=f"newsarchive-{self.run_id}")
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.warc_writer is not None:
+            self.warc_writer.close()
+        if not self._committed and self.staging is not None:
+            # Staged batches stay on disk; releasing the lock lets the next run commit them.
+            self.staging.release()
+
+    def commit(self, stats: dict[str, Counter], status: str) -> RunResult:
+        """Commit the staged batches and the run row as one snapshot, then save and refresh indexes."""
+        if self.warc_writer is not None:
+            self.warc_writer.close()
+        self.lap(self.work_phase)
+        row = {"run_id": self.run_id, "flow_run_id": self.flow_run_id, "flow_name": self.flow_label,
+               "sites": self.sites, "started_at": self.started, "finished_at": datetime.now(timezone.utc),
+               "status": status, "newsarchive_version": __version__}
+        con = self.archive.connect()
+        try:
+            snapshot = commit_staging(con, self.staging, row, stats)
+            self._committed = True
+        finally:
+            self.staging.release()   # committed (directory gone) or not: then the next run recovers it
+            con.close()
+        self.lap("commit")
+        self.dedup.save()
+        self.lap("save_dedup")
+        search = None
+        try:
+            search = str(refresh_index(self.archive)) if self.refresh_search else None
+        except (SearchError, OSError, duckdb.Error) as e:   # the archive is committed; the index catches up
+            log.warning("search index not refreshed: %s; run `newsarchive search --refresh`", e)
+        self.lap("search_refresh")
+        return RunResult(self.run_id, snapshot, status, dict(self.timings), search)

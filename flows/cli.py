@@ -1,7 +1,10 @@
 """The `newsarchive` command line.
 
 Every command has --help with an example. Errors are one clear line (site,
-URL or setting, and the fix) and exit code 2, not a traceback.
+URL or setting, and the fix) on stderr and exit code 2, not a traceback: every
+project error derives from newsarchive.errors.NewsarchiveError, and the command
+group catches that root once (NewsarchiveGroup). Anything else is a bug and
+keeps its traceback.
 """
 from __future__ import annotations
 
@@ -13,16 +16,36 @@ from pathlib import Path
 
 import click
 
-from crawl.config import ConfigError, load_config
-from storage.lake import ENV_ARCHIVE, Archive, ArchiveError
-from storage.sql import FORMATS, QueryError, format_result, query, shell
+from crawl.config import load_config
+from flows.cli_archive import CommandError
+from newsarchive.errors import EXIT_ERROR, NewsarchiveError
+from storage.lake import ENV_ARCHIVE, Archive
+from storage.sql import FORMATS, connect_user, format_result, print_results, run_sql, shell
 
 DEMO_QUERY = ("SELECT site, count(*) AS articles, min(published_at) AS oldest, "
               "max(published_at) AS newest FROM articles GROUP BY site ORDER BY site")
 
 
 def fail(message: str) -> None:
-    raise click.ClickException(message)
+    raise CommandError(message)
+
+
+class OneLineError(click.ClickException):
+    """A project error as click shows it: `Error: <message>` on stderr, exit code 2."""
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))   # one line whatever the message held
+
+
+class NewsarchiveGroup(click.Group):
+    """The one place where project errors become `Error: <one line>` and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NewsarchiveError as e:
+            raise OneLineError(str(e) or type(e).__name__) from None
 
 
 class Ctx:
@@ -31,13 +54,11 @@ class Ctx:
         self.config_path = config
 
     def config(self):
-        try:
-            return load_config(self.config_path)
-        except ConfigError as e:
-            fail(str(e))
+        return load_config(self.config_path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=NewsarchiveGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--archive", envvar=ENV_ARCHIVE, default="./archive", show_default=True,
               type=click.Path(file_okay=False), help=f"Archive directory (env {ENV_ARCHIVE}).")
 @click.option("--config", "config", envvar="NEWSARCHIVE_CONFIG", default=None,
@@ -118,8 +139,6 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, delay, max_artic
         result = asyncio.run(scrape(
             sites=list(sites_) or None, archive=str(obj.archive.root), config_path=obj.config_path,
             replay_url=srv.url if srv else None, delay_s=delay, max_articles=max_articles))
-    except (ConfigError, ArchiveError) as e:
-        fail(str(e))
     finally:
         if srv:
             srv.stop()
@@ -135,9 +154,8 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, delay, max_artic
                    f"(failing: {', '.join(alarm['failing'])}); e.g. {example}. Pages fell back to the "
                    f"generic extractor; raw pages are in the WARC archive for re-extraction.")
     if demo_query:
-        cols, rows = query(obj.archive, demo_query)
         click.echo(f"\n{demo_query}")
-        click.echo(format_result(cols, rows))
+        _run_user_sql(obj.archive, demo_query, "table", write=False, at=None)
 
 
 @cli.command()
@@ -171,11 +189,8 @@ def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_arti
     cfg = obj.config()
     if site not in cfg.sites:
         fail(f"no site named {site!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))}")
-    from crawl.backfill import BackfillError, split_range
-    try:
-        chunks = split_range(date_from.date(), date_to.date(), chunk_days, site=site)
-    except BackfillError as e:
-        fail(str(e))
+    from crawl.backfill import split_range
+    chunks = split_range(date_from.date(), date_to.date(), chunk_days, site=site)
     from flows.backfill import backfill as backfill_flow
     from flows.progress import set_reporter
     from flows.progress_bar import BackfillProgress
@@ -252,27 +267,41 @@ def sql(obj: Ctx, sql: str | None, fmt: str, write: bool, at: int | None) -> Non
     Views: articles (latest version of each article, duplicates excluded),
     article_versions, duplicates, breaking, stories, fetch_log, runs, run_stats.
 
+    Read-only unless --write; with --write only the lake's tables change.
+    Never allowed: reading or writing files (COPY, read_csv('/path'), EXPORT),
+    ATTACH/DETACH/USE, INSTALL/LOAD, SET/PRAGMA, CALL/CHECKPOINT and DuckLake
+    maintenance functions (use `newsarchive compact`). A refused statement is
+    one line saying what is allowed, exit code 2.
+
+    Several statements separated by ';' are all checked before any runs, then
+    run in order, and every result is shown (--format table; csv and json take
+    one query).
+
     \b
     Examples:
       newsarchive sql "SELECT site, count(*) FROM articles GROUP BY site"
       newsarchive sql --format csv "SELECT url, title, published_at FROM articles" > articles.csv
       newsarchive sql --at 3 "SELECT count(*) FROM articles"   # as of snapshot 3
+      newsarchive sql "SELECT count(*) FROM articles; SELECT count(*) FROM runs"
       newsarchive sql            # interactive: statements end with ';'
     """
-    if at is not None:
-        if write or sql is None:
-            fail("--at needs a SQL argument and cannot be combined with --write (snapshots are read-only)")
-        from flows.cli_archive import sql_at
-        return sql_at(at, sql, fmt)
+    if at is not None and (write or sql is None):
+        fail("--at needs a SQL argument and cannot be combined with --write (snapshots are read-only)")
+    if sql is None:
+        status = shell(obj.archive, write=write, fmt=fmt)
+        if status:
+            click.get_current_context().exit(status)
+        return
+    _run_user_sql(obj.archive, sql, fmt, write=write, at=at)
+
+
+def _run_user_sql(archive: Archive, sql: str, fmt: str, *, write: bool, at: int | None) -> None:
+    con = connect_user(archive, write=write, at=at)
     try:
-        if sql is None:
-            shell(obj.archive, write=write, fmt=fmt)
-            return
-        cols, rows = query(obj.archive, sql, write=write)
-    except (ArchiveError, QueryError) as e:
-        fail(str(e))
-    if cols:
-        click.echo(format_result(cols, rows, fmt))
+        results = run_sql(con, sql, write=write, one_result=fmt != "table")
+    finally:
+        con.close()
+    print_results(results, fmt, sys.stdout)
 
 
 @cli.command()
@@ -348,10 +377,7 @@ def extract(file: str, url: str, name: str | None) -> None:
     data = Path(file).read_bytes()
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
-    try:
-        art = extractors.extract(data.decode("utf-8", errors="replace"), url, extractor=name)
-    except extractors.RegistryError as e:
-        fail(str(e))
+    art = extractors.extract(data.decode("utf-8", errors="replace"), url, extractor=name)
     click.echo(json.dumps(art.to_dict(), ensure_ascii=False, indent=2))
 
 

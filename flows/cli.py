@@ -132,6 +132,7 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, delay, max_artic
     from flows.scrape import scrape
     from collections import Counter
 
+    obj.archive.check_can_write()   # a read-only or damaged archive stops here, before any crawl
     srv = _start_replay(replay_seed, replay_articles) if replay else None
     if replay and delay is None:
         delay = 0.0
@@ -195,6 +196,8 @@ def backfill(obj: Ctx, site, date_from, date_to, chunk_days, replay, replay_arti
     from flows.progress import set_reporter
     from flows.progress_bar import BackfillProgress
 
+    if deployment is None:   # (with --deployment, the workers write the archive, maybe elsewhere)
+        obj.archive.check_can_write()   # a read-only or damaged archive stops here, before any chunk
     srv = _start_replay(1, replay_articles) if replay else None
     if replay and delay is None:
         delay = 0.0

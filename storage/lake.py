@@ -234,16 +234,13 @@ class Archive:
         ("database is locked"). The later ones then find the schema current and do nothing.
         A writing run starts here, so a read-only or damaged archive stops it before any crawl."""
         import fcntl
-        self.check_catalog(create=True)
-        self.check_writable()
+        self.check_can_write()
         try:
             lock = open(self.root / "init.lock", "a")
         except OSError as e:
             raise storage_fault("cannot write to the archive", self.root, e) from None
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            if self.catalog.exists() and self.catalog.stat().st_size:
-                self.check_integrity()
             con = self.connect(create=True)
             try:
                 version = migrate(con)
@@ -253,6 +250,14 @@ class Archive:
                 con.close()
             self.ensure_wal()
         return version
+
+    def check_can_write(self) -> None:
+        """Everything a writing run needs, checked before it starts: a usable (or no) catalog,
+        no catalog lost beside existing data, a writable directory and catalog, an intact catalog."""
+        self.check_catalog(create=True)
+        self.check_writable()
+        if self.catalog.exists() and self.catalog.stat().st_size:
+            self.check_integrity()
 
     def check_integrity(self) -> None:
         """SQLite's quick_check of the catalog (no checksums: flipped bits show as a malformed

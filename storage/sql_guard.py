@@ -73,14 +73,18 @@ REFUSED_VERBS = {
 
 # Functions that write, delete or expire archive files, attach databases, or run SQL held in a
 # string (which this check could not read). Refused wherever they are called.
-REFUSED_FUNCTIONS = {
-    **{f"ducklake_{name}": "it changes or deletes the lake's files or snapshots; " + MAINTENANCE
-       for name in ("add_data_files", "cleanup_old_files", "delete_orphaned_files", "expire_snapshots",
+# DuckLake's functions that change the lake's files, snapshots or settings, callable as
+# ducklake_<name>('lake', ...) and as lake.<name>(...).
+LAKE_MAINTENANCE = ("add_data_files", "cleanup_old_files", "delete_orphaned_files", "expire_snapshots",
                     "flush_inlined_data", "merge_adjacent_files", "rewrite_data_files", "set_commit_message",
-                    "set_option", "commit")},
-    "set_option": "it changes the lake's settings; " + MAINTENANCE,
-    "set_commit_message": "commit messages are written by newsarchive runs",
-    "sqlite_attach": ATTACHED, "sqlite_query": "it runs SQL on a SQLite file (the catalog); query the lake's tables",
+                    "set_option", "commit")
+REFUSED_FUNCTIONS = {
+    **{f"{prefix}{name}": "it changes or deletes the lake's files, snapshots or settings; " + MAINTENANCE
+       for name in LAKE_MAINTENANCE for prefix in ("ducklake_", "")},
+    # The sqlite extension opens files through SQLite itself, past DuckDB's file-access checks.
+    "sqlite_attach": ATTACHED,
+    "sqlite_query": "it runs SQL on any SQLite file; query the lake's tables",
+    "sqlite_scan": "it opens any SQLite file; the catalog's tables are readable as __ducklake_metadata_lake.<table>",
     "query": "it runs SQL held in a string, which cannot be checked; write the statement itself",
     "json_execute_serialized_sql": "it runs SQL held in a string, which cannot be checked; write the statement itself",
     "checkpoint": MAINTENANCE, "force_checkpoint": MAINTENANCE,

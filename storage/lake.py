@@ -223,8 +223,22 @@ class Archive:
             con.execute(f"ATTACH 'ducklake:sqlite:{self.catalog}' AS {LAKE} ({', '.join(opts)})")
             con.execute(f"USE {LAKE}")
         except duckdb.Error as e:
+            if read_only and not self._can_create_files():
+                raise ArchiveError(
+                    f"cannot open the archive catalog {self.catalog}: the directory {self.root} is read-only, "
+                    f"and SQLite (WAL mode) must create {self.catalog.name}-shm beside the catalog even to read "
+                    f"it; make the directory writable, or query a copy of the archive") from None
             raise ArchiveError(f"cannot open the archive catalog {self.catalog}: {_first_line(e)}; "
                                f"if the file is damaged, {RESTORE_HINT}") from None
+
+    def _can_create_files(self) -> bool:
+        probe = self.root / f".write-probe-{os.getpid()}"
+        try:
+            probe.touch()
+            probe.unlink()
+            return True
+        except OSError:
+            return False
 
     def init(self) -> int:
         """Create or migrate the schema; returns the schema version now in force.

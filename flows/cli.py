@@ -245,6 +245,7 @@ def reextract(obj: Ctx, sites_, since) -> None:
             fail(f"no site named {name!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))}")
     if not obj.archive.exists():
         fail(f"no archive at {obj.archive.root}; nothing to re-extract (run `newsarchive run` first)")
+    obj.archive.check_can_write()   # a read-only or damaged archive stops here, before the flow
     from collections import Counter
 
     from flows.reextract import reextract_flow

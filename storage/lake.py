@@ -141,7 +141,7 @@ class Archive:
             return
         content = self.existing_content()
         if head is None:
-            if content and create:
+            if content:
                 raise ArchiveError(f"{self.catalog} is missing but {self.root} holds archive data "
                                    f"({', '.join(content)}); {RESTORE_HINT}")
             if not create:

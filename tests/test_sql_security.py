@@ -7,7 +7,6 @@ bytes and the data files are unchanged, and no file appeared outside the archive
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import signal
 import subprocess

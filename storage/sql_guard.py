@@ -179,6 +179,9 @@ def check_statement(statement: duckdb.Statement, *, write: bool) -> None:
     allowed = WRITE_TYPES if write else READ_TYPES
     kind = statement.type.name
     if statement.type not in allowed:
+        if statement.type == ST.CREATE and not statement.query.strip():   # PIVOT's hidden enum type
+            raise QueryError("refused: PIVOT ... ON <column> without IN (...) creates a type, which is not "
+                             "allowed read-only; name the values: PIVOT t ON c IN ('a', 'b') USING count(*)")
         if statement.type in WRITE_TYPES:
             raise QueryError(f"refused: {kind} is not allowed read-only; add --write to change the lake "
                              f"(without it: {ALLOWED_READ})")

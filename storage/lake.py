@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -95,6 +96,13 @@ def storage_fault(what: str, path: Path, e: BaseException) -> ArchiveError:
     return ArchiveError(f"{what} {path}: {_first_line(e)}")
 
 
+def _probe(directory: Path) -> None:
+    """Create and remove a file in ``directory`` (OSError if it cannot be written). Permission bits
+    say nothing for root, read-only mounts or immutable (chattr +i) directories; this does."""
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-probe-"):
+        pass
+
+
 class Archive:
     def __init__(self, root: str | os.PathLike | None = None, *, verify_extensions: bool = False):
         self.root = Path(root or os.environ.get(ENV_ARCHIVE) or DEFAULT_ARCHIVE).resolve()
@@ -164,9 +172,7 @@ class Archive:
             self.root.mkdir(parents=True, exist_ok=True)
             self.data_dir.mkdir(exist_ok=True)
             for directory in (self.root, self.data_dir):
-                probe = directory / f".write-probe-{os.getpid()}"
-                probe.touch()
-                probe.unlink()
+                _probe(directory)
             if self.catalog.exists():
                 os.close(os.open(self.catalog, os.O_RDWR))
         except OSError as e:
@@ -232,10 +238,8 @@ class Archive:
                                f"if the file is damaged, {RESTORE_HINT}") from None
 
     def _can_create_files(self) -> bool:
-        probe = self.root / f".write-probe-{os.getpid()}"
         try:
-            probe.touch()
-            probe.unlink()
+            _probe(self.root)
             return True
         except OSError:
             return False
@@ -248,13 +252,14 @@ class Archive:
         ("database is locked"). The later ones then find the schema current and do nothing.
         A writing run starts here, so a read-only or damaged archive stops it before any crawl."""
         import fcntl
-        self.check_can_write()
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
             lock = open(self.root / "init.lock", "a")
         except OSError as e:
             raise storage_fault("cannot write to the archive", self.root, e) from None
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
+            self.check_can_write()   # under the lock: never look at a catalog another init is creating
             con = self.connect(create=True)
             try:
                 version = migrate(con)
@@ -283,6 +288,10 @@ class Archive:
                 result = [r[0] for r in db.execute("PRAGMA quick_check(3)").fetchall()]
             finally:
                 db.close()
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                return   # a writer holds the catalog: busy is not damaged; the run's own open will wait
+            result = [str(e)]
         except sqlite3.Error as e:
             result = [str(e)]
         if result != ["ok"]:

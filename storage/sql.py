@@ -165,9 +165,9 @@ def shell(archive: Archive, *, write: bool = False, fmt: str = "table", stdin=No
             pass
     con = connect_user(archive, write=write)
     mode = "read-write" if write else "read-only"
-    print(f"newsarchive SQL on {archive.root} ({mode}). End statements with ';'. "
-          f".tables lists tables and views, .quit leaves.", file=stdout)
     try:
+        print(f"newsarchive SQL on {archive.root} ({mode}). End statements with ';'. "
+              f".tables lists tables and views, .quit leaves.", file=stdout, flush=True)
         _shell_loop(con, write, fmt, stdin, stdout, interactive)
     except KeyboardInterrupt:
         print(("\n" if interactive else "") + "interrupted (Ctrl-C): SQL shell closed", file=sys.stderr)
@@ -205,3 +205,4 @@ def _shell_loop(con, write: bool, fmt: str, stdin, stdout, interactive: bool) ->
             print_results(run_sql(con, sql, write=write, one_result=fmt != "table"), fmt, stdout)
         except QueryError as e:
             print(f"error: {e}", file=stdout)
+        stdout.flush()

@@ -79,3 +79,10 @@ def test_reextract_without_archive_says_what_to_do(tmp_path):
     assert r.exit_code == 2 and "nothing to re-extract (run `newsarchive run` first)" in r.output
     r = CliRunner().invoke(cli, ["reextract", "--site", "bbc"])
     assert r.exit_code == 2 and "no site named 'bbc'" in r.output
+
+
+def test_sql_help_states_what_is_refused_and_how_several_statements_run():
+    text = " ".join(CliRunner().invoke(cli, ["sql", "--help"]).output.split())
+    assert "Read-only unless --write; with --write only the lake's tables change." in text
+    assert "ATTACH/DETACH/USE, INSTALL/LOAD, SET/PRAGMA" in text
+    assert "Several statements separated by ';' are all checked before any runs" in text

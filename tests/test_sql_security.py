@@ -82,6 +82,8 @@ def hostile_read_only(arch: Archive, outside: Path) -> list[tuple[str, str]]:
         ("SELECT * FROM sqlite_scan('/etc/passwd', 'x')", "refused: sqlite_scan() is not allowed"),
         (f"SELECT * FROM sqlite_scan('{cat}', 'ducklake_data_file')", "refused: sqlite_scan() is not allowed"),
         ("SELECT * FROM glob('/etc/*')", "Permission Error"),
+        (f"SELECT * FROM read_text('{arch.data_dir}/../../../../../../etc/passwd')", "Permission Error"),
+        ("SELECT * FROM read_text('../../../../../../etc/passwd')", "Permission Error"),
         (f"ATTACH '{outside}/other.duckdb' AS other", ATTACH_REFUSED),
         (f"ATTACH '{cat}' AS c (TYPE sqlite)", ATTACH_REFUSED),
         (f"ATTACH 'ducklake:sqlite:{cat}' AS lake2 (DATA_PATH '{outside}/', OVERRIDE_DATA_PATH TRUE)", ATTACH_REFUSED),

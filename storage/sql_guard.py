@@ -186,7 +186,8 @@ def check_statement(statement: duckdb.Statement, *, write: bool) -> None:
             raise QueryError(f"refused: {kind} is not allowed read-only; add --write to change the lake "
                              f"(without it: {ALLOWED_READ})")
         raise _refuse(kind, f"allowed: {ALLOWED_READ}" + (f"; with --write also {ALLOWED_WRITE}" if write else ""))
-    if statement.type not in (ST.SELECT, ST.TRANSACTION) and METADATA_PREFIX in statement.query.lower():
+    # (Read-only, DuckLake attaches its catalog read-only too; EXPLAIN's verb was checked on the tokens.)
+    if write and statement.type not in READ_TYPES and METADATA_PREFIX in statement.query.lower():
         raise _refuse(f"{kind} on DuckLake's catalog ({METADATA_PREFIX}_lake)",
                       f"writing it directly loses data; change the lake's tables instead ({ALLOWED_WRITE})")
 

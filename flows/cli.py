@@ -1,7 +1,10 @@
 """The `newsarchive` command line.
 
 Every command has --help with an example. Errors are one clear line (site,
-URL or setting, and the fix) and exit code 2, not a traceback.
+URL or setting, and the fix) on stderr and exit code 2, not a traceback: every
+project error derives from newsarchive.errors.NewsarchiveError, and the command
+group catches that root once (NewsarchiveGroup). Anything else is a bug and
+keeps its traceback.
 """
 from __future__ import annotations
 
@@ -13,9 +16,11 @@ from pathlib import Path
 
 import click
 
-from crawl.config import ConfigError, load_config
-from storage.lake import ENV_ARCHIVE, Archive, ArchiveError
-from storage.sql import FORMATS, QueryError, format_result, query, shell
+from crawl.config import load_config
+from flows.cli_archive import CommandError
+from newsarchive.errors import EXIT_ERROR, NewsarchiveError
+from storage.lake import ENV_ARCHIVE, Archive
+from storage.sql import FORMATS, connect_user, format_result, print_results, run_sql, shell
 
 #: Fixed port of the replay web `serve --replay` starts or reuses (deployments remember its URL).
 REPLAY_PORT = 8765
@@ -25,7 +30,25 @@ DEMO_QUERY = ("SELECT site, count(*) AS articles, min(published_at) AS oldest, "
 
 
 def fail(message: str) -> None:
-    raise click.ClickException(message)
+    raise CommandError(message)
+
+
+class OneLineError(click.ClickException):
+    """A project error as click shows it: `Error: <message>` on stderr, exit code 2."""
+    exit_code = EXIT_ERROR
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))   # one line whatever the message held
+
+
+class NewsarchiveGroup(click.Group):
+    """The one place where project errors become `Error: <one line>` and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except NewsarchiveError as e:
+            raise OneLineError(str(e) or type(e).__name__) from None
 
 
 class DelaySeconds(click.ParamType):
@@ -50,13 +73,11 @@ class Ctx:
         self.config_path = config
 
     def config(self):
-        try:
-            return load_config(self.config_path)
-        except ConfigError as e:
-            fail(str(e))
+        return load_config(self.config_path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=NewsarchiveGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--archive", envvar=ENV_ARCHIVE, default="./archive", show_default=True,
               type=click.Path(file_okay=False), help=f"Archive directory (env {ENV_ARCHIVE}).")
 @click.option("--config", "config", envvar="NEWSARCHIVE_CONFIG", default=None,
@@ -133,6 +154,7 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, dela
     from flows.scrape import scrape
     from collections import Counter
 
+    obj.archive.check_can_write()   # a read-only or damaged archive stops here, before any crawl
     srv = _start_replay(replay_seed, replay_articles) if replay and not replay_url else None
     if (replay or replay_url) and delay is None:
         delay = 0.0
@@ -140,8 +162,6 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, dela
         result = asyncio.run(scrape(
             sites=list(sites_) or None, archive=str(obj.archive.root), config_path=obj.config_path,
             replay_url=srv.url if srv else replay_url, delay_s=delay, max_articles=max_articles))
-    except (ConfigError, ArchiveError) as e:
-        fail(str(e))
     finally:
         if srv:
             srv.stop()
@@ -157,9 +177,8 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, dela
                    f"(failing: {', '.join(alarm['failing'])}); e.g. {example}. Pages fell back to the "
                    f"generic extractor; raw pages are in the WARC archive for re-extraction.")
     if demo_query:
-        cols, rows = query(obj.archive, demo_query)
         click.echo(f"\n{demo_query}")
-        click.echo(format_result(cols, rows))
+        _run_user_sql(obj.archive, demo_query, "table", write=False, at=None)
 
 
 @cli.command()
@@ -203,15 +222,14 @@ def backfill(ctx: click.Context, site, date_from, date_to, chunk_days, replay, r
     cfg = obj.config()
     if site not in cfg.sites:
         fail(f"no site named {site!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))}")
-    from crawl.backfill import BackfillError, split_range
-    try:
-        chunks = split_range(date_from.date(), date_to.date(), chunk_days, site=site)
-    except BackfillError as e:
-        fail(str(e))
+    from crawl.backfill import split_range
+    chunks = split_range(date_from.date(), date_to.date(), chunk_days, site=site)
     from flows.backfill import backfill as backfill_flow
     from flows.progress import set_reporter
     from flows.progress_bar import BackfillProgress
 
+    if deployment is None:   # (with --deployment, the workers write the archive, maybe elsewhere)
+        obj.archive.check_can_write()   # a read-only or damaged archive stops here, before any chunk
     srv = _start_replay(1, replay_articles) if replay and not replay_url else None
     if (replay or replay_url) and delay is None:
         delay = 0.0
@@ -262,6 +280,7 @@ def reextract(obj: Ctx, sites_, since) -> None:
             fail(f"no site named {name!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))}")
     if not obj.archive.exists():
         fail(f"no archive at {obj.archive.root}; nothing to re-extract (run `newsarchive run` first)")
+    obj.archive.check_can_write()   # a read-only or damaged archive stops here, before the flow
     from collections import Counter
 
     from flows.reextract import reextract_flow
@@ -287,27 +306,41 @@ def sql(obj: Ctx, sql: str | None, fmt: str, write: bool, at: int | None) -> Non
     Views: articles (latest version of each article, duplicates excluded),
     article_versions, duplicates, breaking, stories, fetch_log, runs, run_stats.
 
+    Read-only unless --write; with --write only the lake's tables change.
+    Never allowed: reading or writing files (COPY, read_csv('/path'), EXPORT),
+    ATTACH/DETACH/USE, INSTALL/LOAD, SET/PRAGMA, CALL/CHECKPOINT and DuckLake
+    maintenance functions (use `newsarchive compact`). A refused statement is
+    one line saying what is allowed, exit code 2.
+
+    Several statements separated by ';' are all checked before any runs, then
+    run in order, and every result is shown (--format table; csv and json take
+    one query).
+
     \b
     Examples:
       newsarchive sql "SELECT site, count(*) FROM articles GROUP BY site"
       newsarchive sql --format csv "SELECT url, title, published_at FROM articles" > articles.csv
       newsarchive sql --at 3 "SELECT count(*) FROM articles"   # as of snapshot 3
+      newsarchive sql "SELECT count(*) FROM articles; SELECT count(*) FROM runs"
       newsarchive sql            # interactive: statements end with ';'
     """
-    if at is not None:
-        if write or sql is None:
-            fail("--at needs a SQL argument and cannot be combined with --write (snapshots are read-only)")
-        from flows.cli_archive import sql_at
-        return sql_at(at, sql, fmt)
+    if at is not None and (write or sql is None):
+        fail("--at needs a SQL argument and cannot be combined with --write (snapshots are read-only)")
+    if sql is None:
+        status = shell(obj.archive, write=write, fmt=fmt)
+        if status:
+            click.get_current_context().exit(status)
+        return
+    _run_user_sql(obj.archive, sql, fmt, write=write, at=at)
+
+
+def _run_user_sql(archive: Archive, sql: str, fmt: str, *, write: bool, at: int | None) -> None:
+    con = connect_user(archive, write=write, at=at)
     try:
-        if sql is None:
-            shell(obj.archive, write=write, fmt=fmt)
-            return
-        cols, rows = query(obj.archive, sql, write=write)
-    except (ArchiveError, QueryError) as e:
-        fail(str(e))
-    if cols:
-        click.echo(format_result(cols, rows, fmt))
+        results = run_sql(con, sql, write=write, one_result=fmt != "table")
+    finally:
+        con.close()
+    print_results(results, fmt, sys.stdout)
 
 
 @cli.command()
@@ -460,12 +493,9 @@ def extract(obj: Ctx, file: str, url: str, name: str | None) -> None:
                  f"fetch.max_bytes in the config if the page is legitimately that large")
         except BadEncoding as e:
             fail(f"{file}: not a valid .gz file ({e}); save or download the page again")
-    try:
-        # Charset from the bytes (BOM, <meta>, UTF-8 validity, sniffing), as the fetcher does.
-        text = data.decode(detect_encoding(data, "text/html") or "utf-8", errors="replace")
-        art = extractors.extract(text, url, extractor=name)
-    except extractors.RegistryError as e:
-        fail(str(e))
+    # Charset from the bytes (BOM, <meta>, UTF-8 validity, sniffing), as the fetcher does.
+    text = data.decode(detect_encoding(data, "text/html") or "utf-8", errors="replace")
+    art = extractors.extract(text, url, extractor=name)
     click.echo(json.dumps(art.to_dict(), ensure_ascii=False, indent=2))
 
 

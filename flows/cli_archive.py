@@ -2,7 +2,8 @@
 
 Standalone click commands registered on the main group in flows/cli.py
 (``cli.add_command(...)``); they take the archive from the group's context
-object (``Ctx.archive``). Errors are one line naming the setting and the fix.
+object (``Ctx.archive``). Errors are project errors (NewsarchiveError), one line
+naming the setting and the fix; the group in flows/cli.py prints them and exits 2.
 """
 from __future__ import annotations
 
@@ -10,13 +11,17 @@ from datetime import timedelta
 
 import click
 
+from newsarchive.errors import NewsarchiveError
 from storage.compact import DEFAULT_GRACE, DEFAULT_KEEP_DAYS, DEFAULT_KEEP_LAST, compact
 from storage.export import FORMATS as EXPORT_FORMATS
-from storage.export import ExportError, export_snapshot
-from storage.lake import ArchiveError
+from storage.export import export_snapshot
 from storage.search import refresh_index, search
-from storage.snapshots import list_snapshots, query_at
-from storage.sql import FORMATS, QueryError, format_result
+from storage.snapshots import list_snapshots
+from storage.sql import FORMATS, format_result
+
+
+class CommandError(NewsarchiveError, ValueError):
+    """A command's arguments cannot be used (unknown site, option out of range, missing query)."""
 
 
 def _archive():
@@ -37,10 +42,7 @@ def snapshots(fmt: str, last: int | None) -> None:
       newsarchive snapshots --last 5
       newsarchive sql --at 3 "SELECT count(*) FROM articles"
     """
-    try:
-        snaps = list_snapshots(_archive())
-    except ArchiveError as e:
-        raise click.ClickException(str(e))
+    snaps = list_snapshots(_archive())
     if last is not None:
         snaps = snaps[-last:] if last > 0 else []
     cols = ["snapshot", "time", "run_id", "flow_run_id", "sites", "message", "rows_added"]
@@ -66,10 +68,7 @@ def export(directory: str, at: int | None, fmt: str, overwrite: bool) -> None:
       newsarchive export --at 3 --format parquet snapshot-3/
       duckdb -c "SELECT site, count(*) FROM read_parquet('snapshot-3/articles/**/*.parquet', hive_partitioning = true) GROUP BY site"
     """
-    try:
-        manifest = export_snapshot(_archive(), directory, at=at, fmt=fmt, overwrite=overwrite)
-    except (ArchiveError, ExportError) as e:
-        raise click.ClickException(str(e))
+    manifest = export_snapshot(_archive(), directory, at=at, fmt=fmt, overwrite=overwrite)
     click.echo(f"snapshot {manifest.snapshot_id} (schema {manifest.schema_version}) exported to {directory} "
                f"as {fmt}:")
     click.echo(format_result(["table", "rows", "files", "partitioning"],
@@ -99,19 +98,15 @@ def compact_cmd(keep_days: int, keep_last: int, grace_minutes: float) -> None:
       newsarchive compact --keep-days 30 --keep-last 5
     """
     if keep_days < 0:
-        raise click.ClickException(f"--keep-days {keep_days}: must be 0 or more")
+        raise CommandError(f"--keep-days {keep_days}: must be 0 or more")
     if keep_last < 1:
-        raise click.ClickException(f"--keep-last {keep_last}: must be 1 or more (the latest snapshot is always kept)")
-    try:
-        r = compact(_archive(), keep_days=keep_days, keep_last=keep_last,
-                    grace=timedelta(minutes=max(0.0, grace_minutes)))
-    except ArchiveError as e:
-        raise click.ClickException(str(e))
+        raise CommandError(f"--keep-last {keep_last}: must be 1 or more (the latest snapshot is always kept)")
+    r = compact(_archive(), keep_days=keep_days, keep_last=keep_last,
+                grace=timedelta(minutes=max(0.0, grace_minutes)))
     click.echo(f"compacted to snapshot {r.snapshot_id}: data files {r.files_before} -> {r.files_after} "
                f"({r.files_merged} merged into {r.files_created}, {r.files_deleted} old files deleted); "
                f"expired {len(r.expired)} snapshot(s), kept {r.snapshots_kept}")
     click.echo("rows (unchanged): " + ", ".join(f"{t} {n}" for t, n in r.rows.items()))
-
 
 
 @click.command("search")
@@ -137,19 +132,16 @@ def search_cmd(query: str | None, site: str | None, date_from: str | None, date_
       newsarchive search --refresh              # (re)build the index only
     """
     archive = _archive()
-    try:
-        if refresh:
-            r = refresh_index(archive)
-            click.echo(f"search index {r.mode} at snapshot {r.snapshot_id}: {r.indexed} article(s) indexed, "
-                       f"{r.segments} segment(s), {r.seconds:.1f} s", err=True)
-        if query is None:
-            if not refresh:
-                raise click.ClickException('no query; e.g. newsarchive search "lavrov kuleba" '
-                                           '(or --refresh to build the index)')
-            return
-        hits = search(archive, query, site=site, date_from=date_from, date_to=date_to, limit=limit)
-    except ArchiveError as e:
-        raise click.ClickException(str(e))
+    if refresh:
+        r = refresh_index(archive)
+        click.echo(f"search index {r.mode} at snapshot {r.snapshot_id}: {r.indexed} article(s) indexed, "
+                   f"{r.segments} segment(s), {r.seconds:.1f} s", err=True)
+    if query is None:
+        if not refresh:
+            raise CommandError('no query; e.g. newsarchive search "lavrov kuleba" '
+                               '(or --refresh to build the index)')
+        return
+    hits = search(archive, query, site=site, date_from=date_from, date_to=date_to, limit=limit)
     cols = ["site", "date", "title", "url", "snippet"]
     if fmt == "table":
         rows = [(h.site, h.published_at.date() if h.published_at else None, h.title, h.url, h.snippet)
@@ -158,17 +150,6 @@ def search_cmd(query: str | None, site: str | None, date_from: str | None, date_
     else:
         rows = [(h.site, h.published_at, h.title, h.url, h.snippet, round(h.score, 4)) for h in hits]
         click.echo(format_result(cols + ["score"], rows, fmt))
-
-
-
-def sql_at(at: int, sql: str, fmt: str) -> None:
-    """Body of `newsarchive sql --at ID "..."` (called from flows/cli.py's sql command)."""
-    try:
-        cols, rows = query_at(_archive(), sql, at)
-    except (ArchiveError, QueryError) as e:
-        raise click.ClickException(str(e))
-    if cols:
-        click.echo(format_result(cols, rows, fmt))
 
 
 COMMANDS = [snapshots, export, compact_cmd, search_cmd]

@@ -1,42 +1,94 @@
-"""SQL over the archive: run a query, format the result, an interactive shell."""
+"""SQL over the archive: run a user's query safely, format the result, an interactive shell.
+
+A user's SQL (`newsarchive sql`, the shell, `run --query`) runs on a connection made for it:
+extension signatures verified, then locked (storage.lake.lock_down), and every statement is
+checked before any runs (storage.sql_guard). Several statements separated by ';' are all
+checked first, then run in order, each one's result shown.
+"""
 from __future__ import annotations
 
 import csv
 import io
 import json
+import sys
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Sequence
 
 import duckdb
 
-from newsarchive.errors import NewsarchiveError
-
-from .lake import Archive
+from .lake import Archive, lock_down
+from .sql_guard import RESULT_TYPES, QueryError, checked_statements
 
 FORMATS = ("table", "csv", "json")
 
+Result = tuple[list[str], list[tuple]]
 
-class QueryError(NewsarchiveError, RuntimeError):
-    pass
+__all__ = ["FORMATS", "QueryError", "connect_user", "execute", "format_result", "query", "run_sql", "shell"]
 
 
-def query(archive: Archive, sql: str, *, write: bool = False) -> tuple[list[str], list[tuple]]:
-    con = archive.connect(read_only=not write)
+def connect_user(archive: Archive, *, write: bool = False, at: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection for a user's SQL: read-only unless ``write``, pinned to snapshot ``at`` if given."""
+    user_archive = archive.for_user_sql()
+    if at is not None:
+        if write:
+            raise QueryError("--at cannot be combined with --write: snapshots are read-only")
+        from .snapshots import connect_at   # imports this module: deferred
+        con = connect_at(user_archive, at)
+    else:
+        con = user_archive.connect(read_only=not write)
+    return lock_down(con, user_archive)
+
+
+def run_sql(con: duckdb.DuckDBPyConnection, sql: str, *, write: bool = False,
+            one_result: bool = False) -> list[Result]:
+    """Check every statement of ``sql`` (refusing all if one is refused), then run them in order.
+
+    Returns one (columns, rows) per statement that has a result (queries, EXPLAIN, row counts
+    of writes). ``one_result``: refuse SQL with more than one query (csv and json print one)."""
+    statements = checked_statements(con, sql, write=write)
+    if one_result and sum(s.type in RESULT_TYPES for s in statements) > 1:
+        raise QueryError(f"refused: {len(statements)} statements, and --format csv/json prints one result; "
+                         f"run them one at a time, or use --format table to see every result")
+    results = []
+    for statement in statements:
+        try:
+            cur = con.execute(statement)
+        except duckdb.Error as e:
+            raise _query_error(e, statement.query if len(statements) > 1 else "") from None
+        if cur.description is not None and statement.type.name != "TRANSACTION":
+            results.append(([d[0] for d in cur.description], cur.fetchall()))
+    return results
+
+
+def _query_error(e: duckdb.Error, statement: str) -> QueryError:
+    text = str(e).strip()
+    message = text.splitlines()[0] if text else ""
+    hint = ""
+    if "read-only" in text:
+        hint = " (the archive is opened read-only; add --write to modify it)"
+    elif isinstance(e, duckdb.PermissionException):
+        hint = " (newsarchive sql reads no file outside the archive: query its tables)"
+    where = f" in: {' '.join(statement.split())[:80]}" if statement else ""
+    return QueryError(f"{type(e).__name__}: {message}{hint}{where}")
+
+
+def query(archive: Archive, sql: str, *, write: bool = False, at: int | None = None) -> Result:
+    """Run one user statement on the archive (checked, on a locked connection); its result."""
+    con = connect_user(archive, write=write, at=at)
     try:
-        return execute(con, sql)
+        results = run_sql(con, sql, write=write, one_result=True)
     finally:
         con.close()
+    return results[-1] if results else ([], [])
 
 
-def execute(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+def execute(con: duckdb.DuckDBPyConnection, sql: str) -> Result:
+    """Run the project's own SQL on one of its connections (no checks); DuckDB errors as QueryError."""
     try:
         cur = con.execute(sql)
     except duckdb.Error as e:
-        hint = ""
-        if "read-only" in str(e):
-            hint = " (the archive is opened read-only; add --write to modify it)"
-        raise QueryError(f"{type(e).__name__}: {e}{hint}") from None
+        raise _query_error(e, "") from None
     if cur.description is None:
         return [], []
     return [d[0] for d in cur.description], cur.fetchall()
@@ -91,9 +143,18 @@ def format_result(columns: Sequence[str], rows: Sequence[tuple], fmt: str = "tab
     return "\n".join(out)
 
 
-def shell(archive: Archive, *, write: bool = False, fmt: str = "table", stdin=None, stdout=None) -> None:
-    """A small interactive SQL shell: statements end with ';', `.quit` leaves, `.tables` lists."""
-    import sys
+def print_results(results: list[Result], fmt: str, stdout) -> None:
+    for i, (cols, rows) in enumerate(results):
+        if i:
+            print("", file=stdout)
+        print(format_result(cols, rows, fmt), file=stdout)
+
+
+def shell(archive: Archive, *, write: bool = False, fmt: str = "table", stdin=None, stdout=None) -> int:
+    """A small interactive SQL shell: statements end with ';', `.quit` leaves, `.tables` lists.
+
+    Returns the exit status: 0, or 130 after Ctrl-C (one line on stderr, the connection closed:
+    an unfinished --write statement is rolled back)."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty()
@@ -102,39 +163,46 @@ def shell(archive: Archive, *, write: bool = False, fmt: str = "table", stdin=No
             import readline  # noqa: F401  (line editing and history)
         except ImportError:
             pass
-    con = archive.connect(read_only=not write)
+    con = connect_user(archive, write=write)
     mode = "read-write" if write else "read-only"
-    print(f"newsarchive SQL on {archive.root} ({mode}). End statements with ';'. "
-          f".tables lists tables and views, .quit leaves.", file=stdout)
-    buf: list[str] = []
     try:
-        while True:
-            prompt = ("sql> " if not buf else "...> ") if interactive else ""
-            if interactive:
-                try:
-                    line = input(prompt)
-                except EOFError:
-                    break
-            else:
-                line = stdin.readline()
-                if not line:
-                    break
-            stripped = line.strip()
-            if not buf and stripped in (".quit", ".exit", "\\q"):
-                break
-            if not buf and stripped == ".tables":
-                stripped = "SHOW TABLES;"
-            if not stripped:
-                continue
-            buf.append(stripped)
-            if not stripped.endswith(";"):
-                continue
-            sql, buf = " ".join(buf), []
-            try:
-                cols, rows = execute(con, sql)
-                if cols:
-                    print(format_result(cols, rows, fmt), file=stdout)
-            except QueryError as e:
-                print(f"error: {e}", file=stdout)
+        print(f"newsarchive SQL on {archive.root} ({mode}). End statements with ';'. "
+              f".tables lists tables and views, .quit leaves.", file=stdout, flush=True)
+        _shell_loop(con, write, fmt, stdin, stdout, interactive)
+    except KeyboardInterrupt:
+        print(("\n" if interactive else "") + "interrupted (Ctrl-C): SQL shell closed", file=sys.stderr)
+        return 130
     finally:
         con.close()
+    return 0
+
+
+def _shell_loop(con, write: bool, fmt: str, stdin, stdout, interactive: bool) -> None:
+    buf: list[str] = []
+    while True:
+        prompt = ("sql> " if not buf else "...> ") if interactive else ""
+        if interactive:
+            try:
+                line = input(prompt)
+            except EOFError:
+                break
+        else:
+            line = stdin.readline()
+            if not line:
+                break
+        stripped = line.strip()
+        if not buf and stripped in (".quit", ".exit", "\\q"):
+            break
+        if not buf and stripped == ".tables":
+            stripped = "SHOW TABLES;"
+        if not stripped:
+            continue
+        buf.append(stripped)
+        if not stripped.endswith(";"):
+            continue
+        sql, buf = " ".join(buf), []
+        try:
+            print_results(run_sql(con, sql, write=write, one_result=fmt != "table"), fmt, stdout)
+        except QueryError as e:
+            print(f"error: {e}", file=stdout)
+        stdout.flush()

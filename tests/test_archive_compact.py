@@ -124,7 +124,7 @@ def test_cli_compact(archive):
     assert out.exit_code == 0, out.output
     assert "compacted to snapshot" in out.output and "article_versions 18" in out.output
     bad = runner.invoke(group(), ["--archive", str(arch.root), "compact", "--keep-last", "0"])
-    assert bad.exit_code == 1 and "--keep-last 0: must be 1 or more" in bad.output
+    assert bad.exit_code == 2 and "--keep-last 0: must be 1 or more" in bad.output
 
 
 # A commit SIGKILLed after DuckLake wrote its parquet files but before the catalog committed.

@@ -91,6 +91,6 @@ def test_cli_export(news, tmp_path):
     assert out.exit_code == 0, out.output
     assert f"snapshot {s1}" in out.output and "| articles " in out.output and "read_parquet(" in out.output
     again = runner.invoke(group(), ["--archive", str(arch.root), "export", str(tmp_path / "e")])
-    assert again.exit_code == 1 and "add --overwrite" in again.output
+    assert again.exit_code == 2 and "add --overwrite" in again.output
     bad = runner.invoke(group(), ["--archive", str(arch.root), "export", "--at", "77", str(tmp_path / "f")])
-    assert bad.exit_code == 1 and "--at 77: no such snapshot" in bad.output
+    assert bad.exit_code == 2 and "--at 77: no such snapshot" in bad.output

@@ -100,13 +100,13 @@ def test_cli_search(news):
     arch, _ = news
     runner = CliRunner()
     missing = runner.invoke(group(), ["--archive", str(arch.root), "search", "lavrov"])
-    assert missing.exit_code == 1 and "run `newsarchive search --refresh`" in missing.output
+    assert missing.exit_code == 2 and "run `newsarchive search --refresh`" in missing.output
     out = runner.invoke(group(), ["--archive", str(arch.root), "search", "--refresh", "lavrov kuleba", "--limit", "5"])
     assert out.exit_code == 0, out.output
     assert "| site " in out.output and "| snippet" in out.output and "https://reuters.example/0" in out.output
     assert "2022-03-10" in out.output and "(2 rows)" in out.output
     none = runner.invoke(group(), ["--archive", str(arch.root), "search"])
-    assert none.exit_code == 1 and "no query" in none.output
+    assert none.exit_code == 2 and "no query" in none.output
 
 
 def _match_bm25_top(arch, query, limit=10):

@@ -2,13 +2,12 @@
 import json
 import shutil
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from archive_builders import article, build_news_archive, commit_run
-from flows.cli import Ctx
-from flows.cli_archive import COMMANDS, sql_at
+from flows.cli import cli
+from flows.cli_archive import COMMANDS
 from storage.compact import compact
 from storage.lake import ArchiveError
 from storage.snapshots import connect_at, list_snapshots, query_at
@@ -16,23 +15,7 @@ from storage.sql import query
 
 
 def group():
-    """The main CLI group's shape (global --archive, Ctx) with the archive commands and `sql --at`."""
-    @click.group()
-    @click.option("--archive", default="./archive")
-    @click.pass_context
-    def cli(ctx, archive):
-        ctx.obj = Ctx(archive, None)
-
-    for command in COMMANDS:
-        cli.add_command(command)
-
-    @cli.command()
-    @click.argument("sql")
-    @click.option("--at", type=int, required=True)
-    @click.option("--format", "fmt", default="table")
-    def sql(sql, at, fmt):
-        sql_at(at, sql, fmt)
-
+    """The main CLI group: global --archive, the archive commands, `sql --at`, the one error catch."""
     return cli
 
 
@@ -110,7 +93,7 @@ def test_cli_snapshots_and_sql_at(news):
                                   "SELECT count(*) AS n FROM articles"])
     assert out.exit_code == 0 and out.output.splitlines() == ["n", "5"]
     out = runner.invoke(group(), ["--archive", str(arch.root), "sql", "--at", "42", "SELECT 1"])
-    assert out.exit_code == 1 and f"Error: --at 42: no such snapshot" in out.output and f"valid: 0..{s2}" in out.output
+    assert out.exit_code == 2 and f"Error: --at 42: no such snapshot" in out.output and f"valid: 0..{s2}" in out.output
 
 
 def test_snapshots_help_has_an_example():
@@ -121,7 +104,7 @@ def test_snapshots_help_has_an_example():
 
 def test_missing_archive_is_one_line(tmp_path):
     out = CliRunner().invoke(group(), ["--archive", str(tmp_path / "none"), "snapshots"])
-    assert out.exit_code == 1 and "no archive at" in out.output and "Traceback" not in out.output
+    assert out.exit_code == 2 and "no archive at" in out.output and "Traceback" not in out.output
 
 
 def test_new_run_after_pinning_is_a_new_snapshot(news):

@@ -33,7 +33,7 @@ def test_every_command_has_help_with_an_example(command):
 
 def test_sql_on_missing_archive_says_what_to_do(tmp_path):
     result = CliRunner().invoke(cli, ["--archive", str(tmp_path / "none"), "sql", "SELECT 1"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no archive at" in result.output and "run `newsarchive run` first" in result.output
 
 
@@ -44,7 +44,7 @@ def test_sql_formats_and_errors(tmp_path):
                              "SELECT count(*) AS n FROM articles"])
     assert ok.exit_code == 0 and ok.output.splitlines() == ["n", "0"]
     bad = runner.invoke(cli, ["--archive", str(tmp_path / "a"), "sql", "SELEC nonsense"])
-    assert bad.exit_code == 1 and "Error: ParserException" in bad.output
+    assert bad.exit_code == 2 and "Error: ParserException" in bad.output
     env = runner.invoke(cli, ["sql", "SELECT count(*) FROM runs"], env={"NEWSARCHIVE_ARCHIVE": str(tmp_path / "a")})
     assert env.exit_code == 0 and "(1 row)" in env.output
 
@@ -63,9 +63,9 @@ def test_bad_config_and_unknown_site_are_one_line_errors(tmp_path):
     bad = tmp_path / "sites.toml"
     bad.write_text('[sites.x]\ndomains = ["x.example"]\nextractor = "generic"\nfeeds = ["https://x.example/rss"]\ntimezone = "Nowhere"\n')
     r = CliRunner().invoke(cli, ["--config", str(bad), "sites"])
-    assert r.exit_code == 1 and "timezone 'Nowhere' is not an IANA zone" in r.output
+    assert r.exit_code == 2 and "timezone 'Nowhere' is not an IANA zone" in r.output
     r = CliRunner().invoke(cli, ["run", "--site", "bbc"])
-    assert r.exit_code == 1 and "no site named 'bbc'" in r.output and "configured: almayadeen, reuters" in r.output
+    assert r.exit_code == 2 and "no site named 'bbc'" in r.output and "configured: almayadeen, reuters" in r.output
 
 
 def test_console_script_entry_point():
@@ -76,6 +76,13 @@ def test_console_script_entry_point():
 
 def test_reextract_without_archive_says_what_to_do(tmp_path):
     r = CliRunner().invoke(cli, ["--archive", str(tmp_path / "none"), "reextract", "--site", "reuters"])
-    assert r.exit_code == 1 and "nothing to re-extract (run `newsarchive run` first)" in r.output
+    assert r.exit_code == 2 and "nothing to re-extract (run `newsarchive run` first)" in r.output
     r = CliRunner().invoke(cli, ["reextract", "--site", "bbc"])
-    assert r.exit_code == 1 and "no site named 'bbc'" in r.output
+    assert r.exit_code == 2 and "no site named 'bbc'" in r.output
+
+
+def test_sql_help_states_what_is_refused_and_how_several_statements_run():
+    text = " ".join(CliRunner().invoke(cli, ["sql", "--help"]).output.split())
+    assert "Read-only unless --write; with --write only the lake's tables change." in text
+    assert "ATTACH/DETACH/USE, INSTALL/LOAD, SET/PRAGMA" in text
+    assert "Several statements separated by ';' are all checked before any runs" in text

@@ -25,7 +25,6 @@ from storage.state import CrawlState
 
 from .config import HealthSettings, SiteConfig
 from .discovery import DiscoveredUrl, discover
-from .extraction import HTML_TYPES  # noqa: F401  (moved there; still importable from here)
 from .extraction import EXTRACT_BUDGET_S, apply_parsed, extract_page_off_loop, in_thread, parse_page, unusable_page
 from .fetch import Fetcher, FetchResult
 from .health import SiteHealth

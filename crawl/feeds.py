@@ -19,7 +19,7 @@ from datetime import datetime
 from urllib.parse import urljoin
 from xml.etree.ElementTree import Element
 
-from .sitemaps import DiscoveryError, absolute_http_url, parse_date, parse_xml, split_tag, text_of
+from .xmldocs import DiscoveryError, absolute_http_url, parse_date, parse_xml, split_tag, text_of
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from .lake import LAKE, Archive, ArchiveError
-from .sql import QueryError, execute
+from .sql_guard import QueryError, execute
 
 # DuckLake attaches its catalog database under this name; its tables are
 # documented in the DuckLake specification (ducklake_snapshot, ducklake_data_file, ...).

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import duckdb
 
 from .lake import Archive, lock_down
-from .sql_guard import RESULT_TYPES, QueryError, checked_statements
+from .sql_guard import RESULT_TYPES, QueryError, checked_statements, execute  # noqa: F401  (execute: re-export)
+from .sql_guard import query_error as _query_error
 
 FORMATS = ("table", "csv", "json")
 
@@ -61,17 +62,6 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str, *, write: bool = False,
     return results
 
 
-def _query_error(e: duckdb.Error, statement: str) -> QueryError:
-    text = str(e).strip()
-    message = text.splitlines()[0] if text else ""
-    hint = ""
-    if "read-only" in text:
-        hint = " (the archive is opened read-only; add --write to modify it)"
-    elif isinstance(e, duckdb.PermissionException):
-        hint = " (newsarchive sql reads no file outside the archive: query its tables)"
-    where = f" in: {' '.join(statement.split())[:80]}" if statement else ""
-    return QueryError(f"{type(e).__name__}: {message}{hint}{where}")
-
 
 def query(archive: Archive, sql: str, *, write: bool = False, at: int | None = None) -> Result:
     """Run one user statement on the archive (checked, on a locked connection); its result."""
@@ -82,16 +72,6 @@ def query(archive: Archive, sql: str, *, write: bool = False, at: int | None = N
         con.close()
     return results[-1] if results else ([], [])
 
-
-def execute(con: duckdb.DuckDBPyConnection, sql: str) -> Result:
-    """Run the project's own SQL on one of its connections (no checks); DuckDB errors as QueryError."""
-    try:
-        cur = con.execute(sql)
-    except duckdb.Error as e:
-        raise _query_error(e, "") from None
-    if cur.description is None:
-        return [], []
-    return [d[0] for d in cur.description], cur.fetchall()
 
 
 def _plain(value: Any) -> Any:

@@ -213,3 +213,25 @@ def checked_statements(con: duckdb.DuckDBPyConnection, sql: str, *, write: bool)
     for statement in statements:
         check_statement(statement, write=write)
     return statements
+
+def query_error(e: duckdb.Error, statement: str) -> QueryError:
+    text = str(e).strip()
+    message = text.splitlines()[0] if text else ""
+    hint = ""
+    if "read-only" in text:
+        hint = " (the archive is opened read-only; add --write to modify it)"
+    elif isinstance(e, duckdb.PermissionException):
+        hint = " (newsarchive sql reads no file outside the archive: query its tables)"
+    where = f" in: {' '.join(statement.split())[:80]}" if statement else ""
+    return QueryError(f"{type(e).__name__}: {message}{hint}{where}")
+
+
+def execute(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[list[str], list[tuple]]:
+    """Run the project's own SQL on one of its connections (no checks); DuckDB errors as QueryError."""
+    try:
+        cur = con.execute(sql)
+    except duckdb.Error as e:
+        raise query_error(e, "") from None
+    if cur.description is None:
+        return [], []
+    return [d[0] for d in cur.description], cur.fetchall()

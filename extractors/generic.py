@@ -174,9 +174,22 @@ def clean_tree(page: Page) -> LexborNode | None:
     return body
 
 
-def score_candidates(body: LexborNode) -> dict[int, list]:
-    """{mem_id: [node, score]} for containers of paragraph-like blocks."""
+_MAX_CLIMB = 40      # ancestors credited with a block's prose (pages can nest 100k deep)
+
+
+def _direct_text_len(node: LexborNode) -> int:
+    n = 0
+    for child in node.iter(include_text=True):
+        if child.tag == "-text":
+            n += len((child.text_content or "").strip())
+    return n
+
+
+def score_candidates(body: LexborNode) -> tuple[dict[int, list], dict[int, int]]:
+    """({mem_id: [node, score]} for containers of paragraph-like blocks,
+    {mem_id: prose chars} for every ancestor of a prose block up to the body)."""
     cands: dict[int, list] = {}
+    prose: dict[int, int] = {}
 
     def bump(node: LexborNode, add: float) -> None:
         key = node.mem_id
@@ -193,17 +206,45 @@ def score_candidates(body: LexborNode) -> dict[int, list]:
             continue
         # Commas of Latin, CJK and Arabic script all mark running prose.
         score = 1 + text.count(",") + text.count("，") + text.count("،") + min(len(text) // 100, 3)
+        # Prose mass: the block's own text (a div: its direct text; a cell or quote holding
+        # paragraphs: nothing, the paragraphs count) less its link text.
+        if block.tag == "div":
+            own = _direct_text_len(block)
+        elif block.tag != "p" and block.css_first("p") is not None:
+            own = 0
+        else:
+            own = len(text)
+        if own:
+            own = int(own * (1 - link_density(block, len(text))))
         node = block.parent
         level = 0
         # Readability.js propagation: parent full, grandparent 1/2, then 1/(3 * level), five
         # levels up, so component-per-paragraph layouts still reach the article container.
-        while node is not None and level < 5 and node.tag not in ("html", "-document"):
-            bump(node, score if level == 0 else score / (2 if level == 1 else 3 * level))
+        while node is not None and level < _MAX_CLIMB and node.tag not in ("html", "-document"):
+            if level < 5:
+                bump(node, score if level == 0 else score / (2 if level == 1 else 3 * level))
+            if own:
+                prose[node.mem_id] = prose.get(node.mem_id, 0) + own
+            elif level >= 5:
+                break
             node = node.parent
             level += 1
     for entry in cands.values():
         entry[1] *= 1 - link_density(entry[0])
-    return cands
+    return cands, prose
+
+
+def _emit_row(row: LexborNode, out: list[str]) -> bool:
+    """A data-table row as one line of its cells; False for a layout row (cells holding
+    blocks), which is walked like any container."""
+    if row.css_first("p, div, ul, ol, table") is not None:
+        return False
+    cells = [norm(c.text(deep=True, separator=" ", strip=False)) for c in row.iter()
+             if c.tag in ("td", "th")]
+    line = " ".join(c for c in cells if c)
+    if line and link_density(row, len(line)) <= 0.5:
+        out.append(line)
+    return True
 
 
 def _emit(node: LexborNode, out: list[str]) -> None:
@@ -228,6 +269,8 @@ def _emit(node: LexborNode, out: list[str]) -> None:
             continue
         flush()
         if tag == "h1" or tag.startswith("-"):
+            continue
+        if tag == "tr" and _emit_row(child, out):
             continue
         if tag in _PARA_TAGS and not child.css_first("p, div, ul, ol, table"):
             text = child.text(deep=True, separator="", strip=False)
@@ -283,11 +326,32 @@ def _common_ancestor(top: LexborNode, rivals: list[LexborNode]) -> LexborNode:
     return top
 
 
+CLIMB_RATIO = 0.7
+
+
+def _climb_prose(node: LexborNode, prose: dict[int, int]) -> LexborNode:
+    """Widen the chosen block to its farthest ancestor whose extra text (over the block's)
+    is mostly prose: an article split by a figure, quote box or ad slot into sibling
+    blocks, or spread over one component per section, is whole some levels up. Measured
+    from the block, not step by step, so a heading level in between does not stop it."""
+    good, total = prose.get(node.mem_id, 0), _text_len(node)
+    best = node
+    anc = node.parent
+    for _ in range(_MAX_CLIMB):
+        if anc is None or anc.tag in ("body", "html"):
+            break
+        added_good, added_total = prose.get(anc.mem_id, 0) - good, _text_len(anc) - total
+        if added_total <= 0 or (added_good > 0 and added_good >= CLIMB_RATIO * added_total):
+            best = anc
+        anc = anc.parent
+    return best
+
+
 def extract_body(page: Page) -> list[str]:
     body = clean_tree(page)
     if body is None:
         return []
-    cands = score_candidates(body)
+    cands, prose = score_candidates(body)
     if not cands:
         out: list[str] = []
         _emit(body, out)
@@ -305,6 +369,7 @@ def extract_body(page: Page) -> list[str]:
             break
         top_node, top_score = parent, max(top_score, entry[1])
         parent = top_node.parent
+    top_node = _climb_prose(top_node, prose)
     chosen: list[LexborNode] = []
     parent = top_node.parent
     if parent is None or top_node.tag in ("body", "html"):

@@ -141,10 +141,17 @@ def _has_direct_text(node: LexborNode) -> bool:
     return False
 
 
+# Only elements with a class, id, role or hidden flag can be "unlikely": let the C selector
+# engine pick them instead of testing every element in Python.
+_NAMED_BLOCKS = ", ".join(f"{t}[{a}]" for t in ("div", "section", "span", "ul", "ol", "header", "p",
+                                                "table", "form", "dl", "figure")
+                          for a in ("class", "id", "role", "hidden", "aria-hidden"))
+
+
 def clean_tree(page: Page) -> LexborNode | None:
     """Remove non-content elements; return the body."""
     tree = page.tree
-    for tag in _STRIP_TAGS:
+    for tag in _STRIP_TAGS:       # one tag at a time: a nested match dies with its ancestor
         for n in tree.css(tag):
             n.decompose()
     body = tree.body
@@ -152,7 +159,7 @@ def clean_tree(page: Page) -> LexborNode | None:
         return None
     total = sum(len(n.text(deep=True, separator="", strip=False)) for n in body.css("p"))
     doomed = []
-    for n in body.css("div, section, span, ul, ol, header, p, table, form, dl, figure"):
+    for n in body.css(_NAMED_BLOCKS):
         if not _is_unlikely(n):
             continue
         if n.tag not in ("p", "span") and (
@@ -247,8 +254,42 @@ def _emit_row(row: LexborNode, out: list[str]) -> bool:
     return True
 
 
-def _emit(node: LexborNode, out: list[str]) -> None:
-    """Append paragraphs of ``node`` in document order."""
+def _emit_block(child: LexborNode, tag: str, out: list[str], lenient: bool) -> None:
+    """A paragraph-like leaf block: its text, unless it is a link list item or label."""
+    text = child.text(deep=True, separator="", strip=False)
+    t = norm(text)
+    if not t:
+        return
+    if not lenient:
+        if tag in ("li", "td", "dd"):
+            if link_density(child, len(t)) > 0.5 or len(t) < 20:
+                return
+        elif tag in _HEADINGS:
+            if link_density(child, len(t)) > 0.5:
+                return
+        elif link_density(child, len(t)) > 0.7 and len(t) < 200:
+            return
+    for part in text.split("\n\n"):
+        p = norm(part)
+        if p:
+            out.append(p)
+
+
+def _skip_container(child: LexborNode, tag: str) -> bool:
+    """Link lists and small negatively-named widgets inside the article."""
+    tl = _text_len(child)
+    if not tl:
+        return True
+    ld = link_density(child, tl)
+    if ld > 0.5 or (tag in ("ul", "ol", "table", "dl") and ld > 0.33):
+        return True
+    return class_weight(child) < 0 and tl < 300
+
+
+def _emit(node: LexborNode, out: list[str], lenient: bool = False) -> None:
+    """Append paragraphs of ``node`` in document order. Iterative (an explicit stack of
+    child iterators): pages can nest far deeper than Python's recursion limit.
+    ``lenient`` keeps link-heavy blocks too (the retry when nothing was found)."""
     buf: list[str] = []
 
     def flush() -> None:
@@ -259,7 +300,13 @@ def _emit(node: LexborNode, out: list[str]) -> None:
                     out.append(t)
             buf.clear()
 
-    for child in node.iter(include_text=True):
+    stack = [node.iter(include_text=True)]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            flush()
+            continue
         tag = child.tag
         if tag == "-text":
             buf.append(child.text_content or "")
@@ -273,34 +320,10 @@ def _emit(node: LexborNode, out: list[str]) -> None:
         if tag == "tr" and _emit_row(child, out):
             continue
         if tag in _PARA_TAGS and not child.css_first("p, div, ul, ol, table"):
-            text = child.text(deep=True, separator="", strip=False)
-            t = norm(text)
-            if not t:
-                continue
-            if tag in ("li", "td", "dd"):
-                if link_density(child, len(t)) > 0.5 or len(t) < 20:
-                    continue
-            elif tag in _HEADINGS:
-                if link_density(child, len(t)) > 0.5:
-                    continue
-            elif link_density(child, len(t)) > 0.7 and len(t) < 200:
-                continue
-            for part in text.split("\n\n"):
-                p = norm(part)
-                if p:
-                    out.append(p)
+            _emit_block(child, tag, out, lenient)
             continue
-        # a container: skip link lists and small negatively-named widgets
-        tl = _text_len(child)
-        if not tl:
-            continue
-        ld = link_density(child, tl)
-        if ld > 0.5 or (tag in ("ul", "ol", "table", "dl") and ld > 0.33):
-            continue
-        if class_weight(child) < 0 and tl < 300:
-            continue
-        _emit(child, out)
-    flush()
+        if lenient or not _skip_container(child, tag):
+            stack.append(child.iter(include_text=True))
 
 
 def _common_ancestor(top: LexborNode, rivals: list[LexborNode]) -> LexborNode:
@@ -329,7 +352,7 @@ def _common_ancestor(top: LexborNode, rivals: list[LexborNode]) -> LexborNode:
 CLIMB_RATIO = 0.7
 
 
-def _climb_prose(node: LexborNode, prose: dict[int, int]) -> LexborNode:
+def _climb_prose(node: LexborNode, prose: dict[int, int], all_prose: int) -> LexborNode:
     """Widen the chosen block to its farthest ancestor whose extra text (over the block's)
     is mostly prose: an article split by a figure, quote box or ad slot into sibling
     blocks, or spread over one component per section, is whole some levels up. Measured
@@ -343,6 +366,8 @@ def _climb_prose(node: LexborNode, prose: dict[int, int]) -> LexborNode:
         added_good, added_total = prose.get(anc.mem_id, 0) - good, _text_len(anc) - total
         if added_total <= 0 or (added_good > 0 and added_good >= CLIMB_RATIO * added_total):
             best = anc
+        if prose.get(anc.mem_id, 0) >= all_prose:
+            break             # no prose left outside: higher ancestors only add other text
         anc = anc.parent
     return best
 
@@ -369,7 +394,7 @@ def extract_body(page: Page) -> list[str]:
             break
         top_node, top_score = parent, max(top_score, entry[1])
         parent = top_node.parent
-    top_node = _climb_prose(top_node, prose)
+    top_node = _climb_prose(top_node, prose, prose.get(body.mem_id, 0))
     chosen: list[LexborNode] = []
     parent = top_node.parent
     if parent is None or top_node.tag in ("body", "html"):

@@ -35,6 +35,7 @@ _STRIP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "nav"
 # Class/id vocabulary of boilerplate (Readability.js' "unlikely candidates" and more) and of
 # content. Plain substrings tested with ``in`` on the lower-cased string: a regex with this
 # many alternatives and no literal prefix cost ~20 us a string, half the extractor's time.
+_RELAXED_STRIP = tuple(t for t in _STRIP_TAGS if t not in ("noscript", "aside", "figcaption"))
 _NEG_SUBSTR = (
     "advert", "sponsor", "promo", "banner", "breadcrumb", "combx", "comment", "community",
     "disqus", "extra", "foot", "gdpr", "cookie", "consent", "header", "masthead", "legends",
@@ -148,15 +149,20 @@ _NAMED_BLOCKS = ", ".join(f"{t}[{a}]" for t in ("div", "section", "span", "ul", 
                           for a in ("class", "id", "role", "hidden", "aria-hidden"))
 
 
-def clean_tree(page: Page) -> LexborNode | None:
-    """Remove non-content elements; return the body."""
+def clean_tree(page: Page, relaxed: bool = False) -> LexborNode | None:
+    """Remove non-content elements; return the body. ``relaxed`` (the retry when nothing
+    was found) keeps ``<noscript>``/``<aside>``/captions and every named block."""
     tree = page.tree
-    for tag in _STRIP_TAGS:       # one tag at a time: a nested match dies with its ancestor
+    for tag in (_RELAXED_STRIP if relaxed else _STRIP_TAGS):       # one tag at a time: a nested match dies with its ancestor
         for n in tree.css(tag):
             n.decompose()
     body = tree.body
     if body is None:
         return None
+    if relaxed:
+        for br in body.css("br"):
+            br.replace_with("\n")
+        return body
     total = sum(len(n.text(deep=True, separator="", strip=False)) for n in body.css("p"))
     doomed = []
     for n in body.css(_NAMED_BLOCKS):
@@ -372,14 +378,17 @@ def _climb_prose(node: LexborNode, prose: dict[int, int], all_prose: int) -> Lex
     return best
 
 
-def extract_body(page: Page) -> list[str]:
-    body = clean_tree(page)
+SHORT_BODY = 200     # chars: below this the first pass probably missed the article
+
+
+def extract_body(page: Page, relaxed: bool = False) -> list[str]:
+    body = clean_tree(page, relaxed)
     if body is None:
         return []
     cands, prose = score_candidates(body)
     if not cands:
         out: list[str] = []
-        _emit(body, out)
+        _emit(body, out, relaxed)
         return out
     ranked = sorted(cands.values(), key=lambda e: -e[1])
     top_node, top_score = ranked[0]
@@ -423,8 +432,33 @@ def extract_body(page: Page) -> list[str]:
             if t:
                 out.append(t)
         else:
-            _emit(node, out)
+            _emit(node, out, relaxed)
     return out
+
+
+def _ld_body(ld: dict) -> list[str]:
+    text = ld.get("articleBody")
+    if not isinstance(text, str):
+        return []
+    return [p for p in (norm(x) for x in text.split("\n")) if p]
+
+
+def body_with_fallbacks(page: Page, html: str, ld: dict, quality: list[str]) -> list[str]:
+    """The main pass; when it finds (next to) nothing, the JSON-LD ``articleBody``, else a
+    relaxed pass on a fresh parse (noscript/aside kept, link lists kept)."""
+    paras = extract_body(page)   # mutates the tree: metadata first
+    size = sum(map(len, paras))
+    if size >= SHORT_BODY:
+        return paras
+    from_ld = _ld_body(ld)
+    if sum(map(len, from_ld)) > max(size, SHORT_BODY // 2):
+        quality.append("body:json-ld")
+        return from_ld
+    relaxed = extract_body(Page(html, page.url), relaxed=True)
+    if sum(map(len, relaxed)) > 2 * size + 50:
+        quality.append("body:relaxed")
+        return relaxed
+    return paras
 
 
 class GenericExtractor(Extractor):
@@ -514,7 +548,7 @@ class GenericExtractor(Extractor):
         canonical = page.canonical()
         language = page.lang()
 
-        paras = extract_body(page)   # mutates the tree: metadata first
+        paras = body_with_fallbacks(page, html, ld, quality)
         if used_og:
             quality.append("meta:og")
         if used_markup:

@@ -48,6 +48,11 @@ _NEG_SUBSTR = (
 _NEG_RE = re.compile(r"-ad-|\bads?\b|\bad[-_]|\bnav|tags?\b|\btag-|read-?more|more-?stories|"
                      r"most-?(read|popular)|print-?only|screen-?reader|inline-?(story|link)|"
                      r"recirc|toc\b")
+# Blocks named for these stay unlikely even when the name also says "content"/"text"
+# ("relatedlinks__content", "comment-body"): a related list or thread, not the article.
+_STRONG_NEG = ("comment", "related", "sharing", "social", "newsletter", "promo",
+               "recommend", "breadcrumb", "disqus", "outbrain", "taboola", "noprint",
+               "no-print", "metadata", "reply", "replies")
 _POS_SUBSTR = ("article", "body", "content", "entry", "main", "page", "post", "text", "blog",
                "story", "prose", "paragraph")
 
@@ -105,7 +110,12 @@ def class_weight(node: LexborNode) -> int:
 
 def _unlikely_of(s: str) -> bool:
     s = s.lower()
+    if STRONG and any(w in s for w in _STRONG_NEG):
+        return True
     return _negative(s) and not _positive(s)
+
+
+STRONG = 1   # tuning switch (bench)
 
 
 def _is_unlikely(node: LexborNode) -> bool:

@@ -278,7 +278,9 @@ def _emit_block(child: LexborNode, tag: str, out: list[str], lenient: bool) -> N
         return
     if not lenient:
         if tag in ("li", "td", "dd"):
-            if link_density(child, len(t)) > 0.5 or len(t) < 20:
+            # short items of a list without links (ingredients, facts) are content
+            ld = link_density(child, len(t))
+            if ld > 0.5 or (len(t) < SHORT_ITEM and ld > 0):
                 return
         elif tag in _HEADINGS:
             if link_density(child, len(t)) > 0.5:
@@ -388,6 +390,7 @@ def _climb_prose(node: LexborNode, prose: dict[int, int], all_prose: int) -> Lex
     return best
 
 
+SHORT_ITEM = 20     # chars: a list item this short counts only when it has no link
 SHORT_BODY = 200     # chars: below this the first pass probably missed the article
 
 

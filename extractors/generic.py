@@ -116,6 +116,7 @@ def _unlikely_of(s: str) -> bool:
 
 
 STRONG = 1   # tuning switch (bench)
+LEAD = 1
 
 
 def _is_unlikely(node: LexborNode) -> bool:
@@ -391,6 +392,7 @@ def _climb_prose(node: LexborNode, prose: dict[int, int], all_prose: int) -> Lex
 
 
 SHORT_ITEM = 20     # chars: a list item this short counts only when it has no link
+LEAD_MIN = 40       # chars of a lead paragraph above the body
 SHORT_BODY = 200     # chars: below this the first pass probably missed the article
 
 
@@ -438,7 +440,7 @@ def extract_body(page: Page, relaxed: bool = False) -> list[str]:
                 if (len(t) > 80 and ld < 0.25) or (0 < len(t) <= 80 and ld == 0
                                                    and _SENTENCE_END.search(t)):
                     chosen.append(sib)
-    out: list[str] = []
+    out: list[str] = _lead(body, chosen[0]) if LEAD else []
     for node in chosen:
         if node.tag in _PARA_TAGS:
             t = node_text(node)
@@ -447,6 +449,38 @@ def extract_body(page: Page, relaxed: bool = False) -> list[str]:
         else:
             _emit(node, out, relaxed)
     return out
+
+
+def _lead(body: LexborNode, first: LexborNode) -> list[str]:
+    """Standfirst / lead paragraphs between the headline (``<h1>``) and the chosen block
+    when both sit in one article container below the body: article headers keep the
+    lead apart from the body text."""
+    h1 = body.css_first("h1")
+    if h1 is None:
+        return []
+    h1_anc = set()
+    node, n = h1, 0
+    while node is not None and n < _MAX_CLIMB * 2:
+        h1_anc.add(node.mem_id)
+        node, n = node.parent, n + 1
+    lca, n = first, 0
+    while lca is not None and lca.mem_id not in h1_anc and n < _MAX_CLIMB * 2:
+        lca, n = lca.parent, n + 1
+    if lca is None or lca.tag in ("body", "html") or lca.mem_id not in h1_anc \
+            or lca.mem_id in (first.mem_id, h1.mem_id):
+        return []
+    out: list[str] = []
+    seen_h1 = False
+    for el in lca.traverse():
+        if el.mem_id == first.mem_id:
+            return out if seen_h1 else []
+        if el.mem_id == h1.mem_id:
+            seen_h1 = True
+        elif seen_h1 and el.tag == "p":
+            t = node_text(el)
+            if len(t) >= LEAD_MIN and link_density(el, len(t)) < 0.3:
+                out.append(t)
+    return []
 
 
 def _ld_body(ld: dict) -> list[str]:

@@ -44,7 +44,8 @@ _NEG_SUBSTR = (
     "popup", "modal", "pagination", "pager", "paywall-prompt", "outbrain", "taboola", "widget",
     "navigation", "toolbar", "byline", "author", "caption", "credit", "timestamp", "dateline",
     "trending", "teaser", "carousel", "slideshow", "hidden", "sr-only", "jump",
-    "table-of-contents", "disclaimer", "copyright", "alert", "login", "register")
+    "table-of-contents", "disclaimer", "copyright", "alert", "login", "register", "paywall",
+    "license", "similar")
 _NEG_RE = re.compile(r"-ad-|\bads?\b|\bad[-_]|\bnav|tags?\b|\btag-|read-?more|more-?stories|"
                      r"most-?(read|popular)|print-?only|screen-?reader|inline-?(story|link)|"
                      r"recirc|toc\b")
@@ -52,7 +53,9 @@ _NEG_RE = re.compile(r"-ad-|\bads?\b|\bad[-_]|\bnav|tags?\b|\btag-|read-?more|mo
 # ("relatedlinks__content", "comment-body"): a related list or thread, not the article.
 _STRONG_NEG = ("comment", "related", "sharing", "social", "newsletter", "promo",
                "recommend", "breadcrumb", "disqus", "outbrain", "taboola", "noprint",
-               "no-print", "metadata", "reply", "replies")
+               "no-print", "metadata", "reply", "replies", "similar", "paywall", "author-box",
+               "authorbox", "author-bio", "about-author", "about-the-author")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _POS_SUBSTR = ("article", "body", "content", "entry", "main", "page", "post", "text", "blog",
                "story", "prose", "paragraph")
 
@@ -124,10 +127,13 @@ def _is_unlikely(node: LexborNode) -> bool:
         return False
     a = node.attributes
     s = f"{a.get('class') or ''} {a.get('id') or ''} {a.get('role') or ''}"
-    if len(s) < 3:
-        return False
     if a.get("aria-hidden") == "true" or "hidden" in a:
         return True
+    style = a.get("style")
+    if style and _HIDDEN_STYLE.search(style):
+        return True
+    if len(s) < 3:
+        return False
     role = (a.get("role") or "").lower()
     if role in ("navigation", "complementary", "banner", "contentinfo", "menu", "dialog", "alert"):
         return True
@@ -156,8 +162,8 @@ def _has_direct_text(node: LexborNode) -> bool:
 # Only elements with a class, id, role or hidden flag can be "unlikely": let the C selector
 # engine pick them instead of testing every element in Python.
 _NAMED_BLOCKS = ", ".join(f"{t}[{a}]" for t in ("div", "section", "span", "ul", "ol", "header", "p",
-                                                "table", "form", "dl", "figure")
-                          for a in ("class", "id", "role", "hidden", "aria-hidden"))
+                                                "table", "form", "dl", "figure", "h2", "h3", "h4")
+                          for a in ("class", "id", "role", "hidden", "aria-hidden", "style"))
 
 
 def clean_tree(page: Page, relaxed: bool = False) -> LexborNode | None:

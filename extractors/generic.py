@@ -120,6 +120,7 @@ def _unlikely_of(s: str) -> bool:
 
 STRONG = 1   # tuning switch (bench)
 LEAD = 1
+LI_PROSE = 1
 
 
 def _is_unlikely(node: LexborNode) -> bool:
@@ -230,9 +231,23 @@ def score_candidates(body: LexborNode) -> tuple[dict[int, list], dict[int, int]]
 
     blocks = body.css("p, pre, td, blockquote")
     blocks.extend(n for n in body.css("div") if _has_direct_text(n))
+    if LI_PROSE:
+        blocks.extend(body.css("li"))
     for block in blocks:
         text = block.text(deep=True, separator="", strip=False).strip()
         if len(text) < 25:
+            continue
+        if block.tag == "li":
+            # list items of prose (not menus): mass for the climb, no Readability score
+            if block.css_first("p, div, ul, ol") is not None:
+                continue
+            own = int(len(text) * (1 - link_density(block, len(text))))
+            if own < 0.7 * len(text):
+                continue
+            node, level = block.parent, 0
+            while node is not None and level < _MAX_CLIMB and node.tag not in ("html", "-document"):
+                prose[node.mem_id] = prose.get(node.mem_id, 0) + own
+                node, level = node.parent, level + 1
             continue
         # Commas of Latin, CJK and Arabic script all mark running prose.
         score = 1 + text.count(",") + text.count("，") + text.count("،") + min(len(text) // 100, 3)

@@ -121,6 +121,7 @@ def _unlikely_of(s: str) -> bool:
 STRONG = 1   # tuning switch (bench)
 LEAD = 1
 LI_PROSE = 1
+TINY_DROP = 1
 
 
 def _is_unlikely(node: LexborNode) -> bool:
@@ -336,7 +337,8 @@ def _emit(node: LexborNode, out: list[str], lenient: bool = False) -> None:
         if buf:
             for part in "".join(buf).split("\n\n"):
                 t = norm(part)
-                if t:
+                # loose words between blocks ("Advert", "NEXT", "comments") are labels
+                if t and (not TINY_DROP or len(t.split()) > 2 or t[-1] in ".!?"):
                     out.append(t)
             buf.clear()
 

@@ -338,7 +338,7 @@ def _emit(node: LexborNode, out: list[str], lenient: bool = False) -> None:
             for part in "".join(buf).split("\n\n"):
                 t = norm(part)
                 # loose words between blocks ("Advert", "NEXT", "comments") are labels
-                if t and (not TINY_DROP or len(t.split()) > 2 or t[-1] in ".!?"):
+                if t and (not TINY_DROP or not _LABEL.fullmatch(t)):
                     out.append(t)
             buf.clear()
 
@@ -356,8 +356,10 @@ def _emit(node: LexborNode, out: list[str], lenient: bool = False) -> None:
         if tag in _INLINE:
             buf.append(child.text(deep=True, separator="", strip=False))
             continue
+        if tag.startswith("-"):       # a comment splits no paragraph
+            continue
         flush()
-        if tag == "h1" or tag.startswith("-"):
+        if tag == "h1":
             continue
         if tag == "tr" and _emit_row(child, out):
             continue
@@ -416,7 +418,8 @@ def _climb_prose(node: LexborNode, prose: dict[int, int], all_prose: int) -> Lex
 
 SHORT_ITEM = 20     # chars: a list item this short counts only when it has no link
 LEAD_MIN = 40       # chars of a lead paragraph above the body
-SHORT_BODY = 200     # chars: below this the first pass probably missed the article
+SHORT_BODY = 200
+_LABEL = re.compile(r"[^\W\d_]+(?:[ -][^\W\d_]+)?:?")   # one or two bare words     # chars: below this the first pass probably missed the article
 
 
 def extract_body(page: Page, relaxed: bool = False) -> list[str]:

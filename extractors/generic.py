@@ -20,6 +20,7 @@ Body: a readability-style content score on the selectolax tree:
 """
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 from selectolax.lexbor import LexborNode
@@ -534,6 +535,46 @@ def body_with_fallbacks(page: Page, html: str, ld: dict, quality: list[str]) -> 
     return paras
 
 
+_WORD = re.compile(r"\w+")
+
+
+def _similar(a: str, b: str) -> bool:
+    """Same headline in other words: half the words shared (Jaccard of word sets)."""
+    wa, wb = set(_WORD.findall(a.casefold())), set(_WORD.findall(b.casefold()))
+    return bool(wa and wb) and len(wa & wb) >= 0.5 * len(wa | wb)
+
+
+def pick_title(page: Page, ld: dict) -> tuple[str | None, bool]:
+    """(title, from markup): JSON-LD headline (entities decoded: some CMSs escape twice),
+    og/twitter title, first ``<h1>``, ``<title>``."""
+    head = ld.get("headline")
+    head = html_lib.unescape(norm(head)) if isinstance(head, str) else ""
+    if head:
+        return head, False
+    og = page.meta_first("og:title", "twitter:title")
+    if og:
+        return og, False
+    h1 = node_text(page.tree.css_first("h1"))
+    tnode = page.tree.css_first("title")
+    title = h1 or (norm(tnode.text()) if tnode is not None else "")
+    return title or None, bool(title)
+
+
+def clean_authors(authors: list[str], page: Page, ld: dict) -> list[str]:
+    """Drop list glue ("and Tom Watkins") and the publisher listed beside the people who
+    wrote the piece ("Dana Ford, CNN"); a publisher alone is the author."""
+    pub = ld.get("publisher")
+    names = {n.casefold() for n in (ld_name(pub) if pub else None, page.meta.get("og:site_name"))
+             if n}
+    out = []
+    for a in authors:
+        a = html_lib.unescape(re.sub(r"^(?:and|&)\s+", "", a, flags=re.I)).strip()
+        if a:
+            out.append(a)
+    people = [a for a in out if a.casefold() not in names]
+    return dedupe(people or out)
+
+
 class GenericExtractor(Extractor):
     name = "generic"
     domains = ()
@@ -559,15 +600,9 @@ class GenericExtractor(Extractor):
         used_og = False
         used_markup = False
 
-        title = norm(ld.get("headline")) or None
-        if not title:
-            title = page.meta_first("og:title", "twitter:title")
-            used_og = used_og or bool(title)
-        if not title:
-            h1 = page.tree.css_first("h1")
-            title = node_text(h1) or norm(page.tree.css_first("title") and
-                                          page.tree.css_first("title").text()) or None
-            used_markup = used_markup or bool(title)
+        title, from_markup = pick_title(page, ld)
+        used_og = used_og or (bool(title) and not from_markup and not ld.get("headline"))
+        used_markup = used_markup or from_markup
 
         authors = ld_people(ld.get("author"))
         if not authors:
@@ -583,6 +618,7 @@ class GenericExtractor(Extractor):
             if a and len(a) < 100:
                 authors = [a]
                 used_markup = True
+        authors = clean_authors(authors, page, ld)
 
         published = parse_datetime(ld.get("datePublished") or ld.get("dateCreated"))
         modified = parse_datetime(ld.get("dateModified"))

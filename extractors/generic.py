@@ -317,6 +317,22 @@ def _emit_block(child: LexborNode, tag: str, out: list[str], lenient: bool) -> N
             out.append(p)
 
 
+_WRAPPERS = frozenset({"div", "section", "article", "main"})
+
+
+def _bare_wrapper(node: LexborNode) -> bool:
+    elements = 0
+    for c in node.iter(include_text=True):
+        if c.tag == "-text":
+            if (c.text_content or "").strip():
+                return False
+        elif not c.tag.startswith("-"):
+            elements += 1
+            if elements > 1 or c.tag not in _WRAPPERS:
+                return False
+    return elements == 1 and class_weight(node) >= 0
+
+
 def _skip_container(child: LexborNode, tag: str) -> bool:
     """Link lists and small negatively-named widgets inside the article."""
     tl = _text_len(child)
@@ -367,7 +383,9 @@ def _emit(node: LexborNode, out: list[str], lenient: bool = False) -> None:
         if tag in _PARA_TAGS and not child.css_first("p, div, ul, ol, table"):
             _emit_block(child, tag, out, lenient)
             continue
-        if lenient or not _skip_container(child, tag):
+        # A bare wrapper (one element child, no text of its own) is judged by what it wraps:
+        # measuring every level of a deep chain of wrappers would be quadratic.
+        if lenient or _bare_wrapper(child) or not _skip_container(child, tag):
             stack.append(child.iter(include_text=True))
 
 

@@ -45,7 +45,7 @@ _NEG_SUBSTR = (
     "popup", "modal", "pagination", "pager", "paywall-prompt", "outbrain", "taboola", "widget",
     "navigation", "toolbar", "byline", "author", "caption", "credit", "timestamp", "dateline",
     "trending", "teaser", "carousel", "slideshow", "hidden", "sr-only", "jump",
-    "table-of-contents", "disclaimer", "copyright", "alert", "login", "register", "paywall",
+    "table-of-contents", "disclaimer", "copyright", "alert", "login", "register",
     "license", "similar")
 _NEG_RE = re.compile(r"-ad-|\bads?\b|\bad[-_]|\bnav|tags?\b|\btag-|read-?more|more-?stories|"
                      r"most-?(read|popular)|print-?only|screen-?reader|inline-?(story|link)|"
@@ -54,7 +54,7 @@ _NEG_RE = re.compile(r"-ad-|\bads?\b|\bad[-_]|\bnav|tags?\b|\btag-|read-?more|mo
 # ("relatedlinks__content", "comment-body"): a related list or thread, not the article.
 _STRONG_NEG = ("comment", "related", "sharing", "social", "newsletter", "promo",
                "recommend", "breadcrumb", "disqus", "outbrain", "taboola", "noprint",
-               "no-print", "metadata", "reply", "replies", "similar", "paywall", "author-box",
+               "no-print", "metadata", "reply", "replies", "similar", "author-box",
                "authorbox", "author-bio", "about-author", "about-the-author")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _POS_SUBSTR = ("article", "body", "content", "entry", "main", "page", "post", "text", "blog",
@@ -123,6 +123,7 @@ STRONG = 1   # tuning switch (bench)
 LEAD = 1
 LI_PROSE = 1
 TINY_DROP = 1
+TRAIL_HEADS = 1
 
 
 def _is_unlikely(node: LexborNode) -> bool:
@@ -185,7 +186,11 @@ def clean_tree(page: Page, relaxed: bool = False) -> LexborNode | None:
         return body
     total = sum(len(n.text(deep=True, separator="", strip=False)) for n in body.css("p"))
     doomed = []
+    seen: set[int] = set()
     for n in body.css(_NAMED_BLOCKS):
+        if n.mem_id in seen:          # one match per attribute it has
+            continue
+        seen.add(n.mem_id)
         if not _is_unlikely(n):
             continue
         if n.tag not in ("p", "span") and (
@@ -294,7 +299,8 @@ def _emit_row(row: LexborNode, out: list[str]) -> bool:
     return True
 
 
-def _emit_block(child: LexborNode, tag: str, out: list[str], lenient: bool) -> None:
+def _emit_block(child: LexborNode, tag: str, out: list[str], lenient: bool,
+                heads: set[int] | None = None) -> None:
     """A paragraph-like leaf block: its text, unless it is a link list item or label."""
     text = child.text(deep=True, separator="", strip=False)
     t = norm(text)
@@ -315,6 +321,8 @@ def _emit_block(child: LexborNode, tag: str, out: list[str], lenient: bool) -> N
         p = norm(part)
         if p:
             out.append(p)
+    if heads is not None and tag in _HEADINGS:
+        heads.add(len(out) - 1)
 
 
 _WRAPPERS = frozenset({"div", "section", "article", "main"})
@@ -344,7 +352,8 @@ def _skip_container(child: LexborNode, tag: str) -> bool:
     return class_weight(child) < 0 and tl < 300
 
 
-def _emit(node: LexborNode, out: list[str], lenient: bool = False) -> None:
+def _emit(node: LexborNode, out: list[str], lenient: bool = False,
+          heads: set[int] | None = None) -> None:
     """Append paragraphs of ``node`` in document order. Iterative (an explicit stack of
     child iterators): pages can nest far deeper than Python's recursion limit.
     ``lenient`` keeps link-heavy blocks too (the retry when nothing was found)."""
@@ -381,7 +390,7 @@ def _emit(node: LexborNode, out: list[str], lenient: bool = False) -> None:
         if tag == "tr" and _emit_row(child, out):
             continue
         if tag in _PARA_TAGS and not child.css_first("p, div, ul, ol, table"):
-            _emit_block(child, tag, out, lenient)
+            _emit_block(child, tag, out, lenient, heads)
             continue
         # A bare wrapper (one element child, no text of its own) is judged by what it wraps:
         # measuring every level of a deep chain of wrappers would be quadratic.
@@ -486,13 +495,18 @@ def extract_body(page: Page, relaxed: bool = False) -> list[str]:
                                                    and _SENTENCE_END.search(t)):
                     chosen.append(sib)
     out: list[str] = _lead(body, chosen[0]) if LEAD else []
+    heads: set[int] = set()
     for node in chosen:
         if node.tag in _PARA_TAGS:
             t = node_text(node)
             if t:
                 out.append(t)
         else:
-            _emit(node, out, relaxed)
+            _emit(node, out, relaxed, heads)
+    # A heading that ends the text introduced a block that was left out (related links,
+    # a comment form): it is not part of the article either.
+    while TRAIL_HEADS and out and (len(out) - 1) in heads:
+        out.pop()
     return out
 
 

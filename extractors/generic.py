@@ -123,6 +123,7 @@ STRONG = 1   # tuning switch (bench)
 LEAD = 1
 LI_PROSE = 1
 TINY_DROP = 1
+INLINE_TEXT = 80   # chars of inline-wrapped text that make a div a text block
 TRAIL_HEADS = 1
 
 
@@ -156,9 +157,25 @@ def link_density(node: LexborNode, text_len: int | None = None) -> float:
     return min(1.0, links / total)
 
 
+# Inline elements whose text counts as a div's own (not links: a div of links is a menu).
+_TEXT_INLINE = frozenset({"span", "b", "strong", "em", "i", "font", "u", "small", "big", "q",
+                          "cite", "mark", "sub", "sup"})
+
+
 def _has_direct_text(node: LexborNode) -> bool:
+    """A div holding text itself: a text node over 20 chars, or INLINE_TEXT chars of text in
+    text nodes and styling inlines (CMS output that wraps every run in a <span>)."""
+    total = 0
     for child in node.iter(include_text=True):
-        if child.tag == "-text" and len((child.text_content or "").strip()) > 20:
+        tag = child.tag
+        if tag == "-text":
+            n = len((child.text_content or "").strip())
+            if n > 20:
+                return True
+            total += n
+        elif INLINE_TEXT and tag in _TEXT_INLINE:
+            total += len(child.text(deep=True, separator="", strip=True))
+        if INLINE_TEXT and total >= INLINE_TEXT:
             return True
     return False
 
@@ -220,6 +237,8 @@ def _direct_text_len(node: LexborNode) -> int:
     for child in node.iter(include_text=True):
         if child.tag == "-text":
             n += len((child.text_content or "").strip())
+        elif INLINE_TEXT and child.tag in _TEXT_INLINE:
+            n += len(child.text(deep=True, separator="", strip=True))
     return n
 
 

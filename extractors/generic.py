@@ -123,6 +123,7 @@ STRONG = 1   # tuning switch (bench)
 LEAD = 1
 LI_PROSE = 1
 TINY_DROP = 1
+TRAIL_SHORT = 2
 INLINE_TEXT = 80   # chars of inline-wrapped text that make a div a text block
 TRAIL_HEADS = 1
 
@@ -526,6 +527,13 @@ def extract_body(page: Page, relaxed: bool = False) -> list[str]:
     # a comment form): it is not part of the article either.
     while TRAIL_HEADS and out and (len(out) - 1) in heads:
         out.pop()
+    # Calls to action closing the block ("Share this article:", "Was this useful?"): short,
+    # and not a sentence ending in a full stop.
+    for _ in range(int(TRAIL_SHORT)):
+        if len(out) > 1 and len(out[-1].split()) <= 8 and not out[-1].endswith((".", ")", "”", '"')):
+            out.pop()
+        else:
+            break
     return out
 
 

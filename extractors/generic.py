@@ -124,6 +124,7 @@ LEAD = 1
 LI_PROSE = 1
 TINY_DROP = 1
 TRAIL_SHORT = 2
+LEAD_SHORT = 2
 INLINE_TEXT = 80   # chars of inline-wrapped text that make a div a text block
 TRAIL_HEADS = 1
 
@@ -527,6 +528,15 @@ def extract_body(page: Page, relaxed: bool = False) -> list[str]:
     # a comment form): it is not part of the article either.
     while TRAIL_HEADS and out and (len(out) - 1) in heads:
         out.pop()
+    # Dates, counters and labels opening the block ("21:17 18.11.2019", "Von:"): very short,
+    # not a heading, not a sentence.
+    for _ in range(int(LEAD_SHORT)):
+        if len(out) > 1 and 0 not in heads and len(out[0].split()) <= 4 \
+                and not out[0].endswith((".", "!", "?")):
+            out.pop(0)
+            heads = {i - 1 for i in heads if i}
+        else:
+            break
     # Calls to action closing the block ("Share this article:", "Was this useful?"): short,
     # and not a sentence ending in a full stop.
     for _ in range(int(TRAIL_SHORT)):

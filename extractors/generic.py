@@ -307,7 +307,7 @@ def score_candidates(body: LexborNode) -> tuple[dict[int, list], dict[int, int]]
     return cands, prose
 
 
-def _emit_row(row: LexborNode, out: list[str]) -> bool:
+def _emit_row(row: LexborNode, out: list[str], heads: dict[int, str] | None = None) -> bool:
     """A data-table row as one line of its cells; False for a layout row (cells holding
     blocks), which is walked like any container."""
     if row.css_first("p, div, ul, ol, table") is not None:
@@ -317,11 +317,13 @@ def _emit_row(row: LexborNode, out: list[str]) -> bool:
     line = " ".join(c for c in cells if c)
     if line and link_density(row, len(line)) <= 0.5:
         out.append(line)
+        if heads is not None:
+            heads[len(out) - 1] = "row"     # data: exempt from the label trimming
     return True
 
 
 def _emit_block(child: LexborNode, tag: str, out: list[str], lenient: bool,
-                heads: set[int] | None = None) -> None:
+                heads: dict[int, str] | None = None) -> None:
     """A paragraph-like leaf block: its text, unless it is a link list item or label."""
     text = child.text(deep=True, separator="", strip=False)
     t = norm(text)
@@ -343,7 +345,7 @@ def _emit_block(child: LexborNode, tag: str, out: list[str], lenient: bool,
         if p:
             out.append(p)
     if heads is not None and tag in _HEADINGS:
-        heads.add(len(out) - 1)
+        heads[len(out) - 1] = "h"
 
 
 _WRAPPERS = frozenset({"div", "section", "article", "main"})
@@ -374,7 +376,7 @@ def _skip_container(child: LexborNode, tag: str) -> bool:
 
 
 def _emit(node: LexborNode, out: list[str], lenient: bool = False,
-          heads: set[int] | None = None) -> None:
+          heads: dict[int, str] | None = None) -> None:
     """Append paragraphs of ``node`` in document order. Iterative (an explicit stack of
     child iterators): pages can nest far deeper than Python's recursion limit.
     ``lenient`` keeps link-heavy blocks too (the retry when nothing was found)."""
@@ -408,7 +410,7 @@ def _emit(node: LexborNode, out: list[str], lenient: bool = False,
         flush()
         if tag == "h1":
             continue
-        if tag == "tr" and _emit_row(child, out):
+        if tag == "tr" and _emit_row(child, out, heads):
             continue
         if tag in _PARA_TAGS and not child.css_first("p, div, ul, ol, table"):
             _emit_block(child, tag, out, lenient, heads)
@@ -516,7 +518,7 @@ def extract_body(page: Page, relaxed: bool = False) -> list[str]:
                                                    and _SENTENCE_END.search(t)):
                     chosen.append(sib)
     out: list[str] = _lead(body, chosen[0]) if LEAD else []
-    heads: set[int] = set()
+    heads: dict[int, str] = {}    # out index -> "h" (heading) or "row" (table row)
     for node in chosen:
         if node.tag in _PARA_TAGS:
             t = node_text(node)
@@ -526,7 +528,7 @@ def extract_body(page: Page, relaxed: bool = False) -> list[str]:
             _emit(node, out, relaxed, heads)
     # A heading that ends the text introduced a block that was left out (related links,
     # a comment form): it is not part of the article either.
-    while TRAIL_HEADS and out and (len(out) - 1) in heads:
+    while TRAIL_HEADS and out and heads.get(len(out) - 1) == "h":
         out.pop()
     # Dates, counters and labels opening the block ("21:17 18.11.2019", "Von:"): very short,
     # not a heading, not a sentence.
@@ -534,13 +536,14 @@ def extract_body(page: Page, relaxed: bool = False) -> list[str]:
         if len(out) > 1 and 0 not in heads and len(out[0].split()) <= 4 \
                 and not out[0].endswith((".", "!", "?")):
             out.pop(0)
-            heads = {i - 1 for i in heads if i}
+            heads = {i - 1: k for i, k in heads.items() if i}
         else:
             break
     # Calls to action closing the block ("Share this article:", "Was this useful?"): short,
     # and not a sentence ending in a full stop.
     for _ in range(int(TRAIL_SHORT)):
-        if len(out) > 1 and len(out[-1].split()) <= 8 and not out[-1].endswith((".", ")", "”", '"')):
+        if len(out) > 1 and len(out[-1].split()) <= 8 and len(out) - 1 not in heads \
+                and not out[-1].endswith((".", ")", "”", '"')):
             out.pop()
         else:
             break

@@ -1,22 +1,30 @@
 """Generic extractor: any domain without a site extractor, and the fallback
-when a site extractor finds no body.
+when a site extractor finds no body. No rule names a site: everything below is
+structure (tags, class/id vocabulary, text and link density, document order).
 
 Metadata: JSON-LD (Article/NewsArticle...), then OpenGraph / meta tags, then
-markup (``<h1>``, ``<time>``, byline elements).
+markup (``<h1>``, ``<time>``, byline elements); from the same parse as the body.
 
 Body: a readability-style content score on the selectolax tree:
-1. drop non-content elements (scripts, nav, footers, asides, forms controls...)
-   and "unlikely candidates" whose class/id says nav/related/promo/share/...;
+1. drop non-content elements (scripts, nav, footers, asides, form controls...),
+   inline-hidden ones, and "unlikely candidates" whose class/id says
+   nav/related/promo/share/comment... (comment/related/social... stay unlikely
+   even when also named "content"), unless they wrap most of the text;
 2. score every paragraph-like block (length, Latin/CJK/Arabic commas) and
-   propagate the score five levels up as Readability.js does (parent full,
-   grandparent 1/2, then 1/(3 * level)), each container starting from a tag
-   prior and a class/id weight (+-25);
-3. scale by (1 - link density), pick the best container; if three or more
-   separate near-top candidates (>= 75%) sit under one of its ancestors, the
-   text is split into sibling components, so take that ancestor; add siblings
-   that score close to it or look like prose;
-4. walk the chosen nodes in document order and emit paragraphs/headings,
-   skipping link-heavy or negatively-named sub-blocks.
+   propagate the score five levels up as Readability.js does, each container
+   starting from a tag prior and a class/id weight (+-25); meanwhile credit every
+   ancestor with the block's prose (text less links), list items included;
+3. scale by (1 - link density), pick the best container (or the ancestor of three
+   near-top rivals), then widen it to the farthest ancestor whose extra text is
+   mostly prose (an article cut by a figure, quote box or ad slot, or spread over
+   one component per section); add siblings that score close or look like prose;
+4. prepend lead paragraphs sitting between the ``<h1>`` and the chosen block;
+   walk the chosen nodes in document order (iteratively: pages nest deep) and emit
+   paragraphs, headings and table rows, skipping link lists and negatively-named
+   widgets; trim label lines (dates, counters, "Share this:") at both ends and
+   headings left hanging at the end;
+5. when that finds (next to) nothing: JSON-LD ``articleBody``, else a relaxed pass
+   that keeps ``<noscript>``, asides and link lists.
 """
 from __future__ import annotations
 
@@ -650,7 +658,7 @@ def clean_authors(authors: list[str], page: Page, ld: dict) -> list[str]:
 class GenericExtractor(Extractor):
     name = "generic"
     domains = ()
-    version = "2"
+    version = "3"
 
     def is_article_url(self, url: str) -> bool:
         from urllib.parse import urlsplit

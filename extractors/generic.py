@@ -127,14 +127,18 @@ def _unlikely_of(s: str) -> bool:
     return _negative(s) and not _positive(s)
 
 
-STRONG = 1   # tuning switch (bench)
+# Switches of the steps below, module-level so a bench run can turn one off to measure it
+# (0 = off): strong names stay unlikely, lead paragraphs, list items as prose, loose
+# label words dropped, headings hanging at the end dropped; and sizes: label lines trimmed
+# at the end / start, inline-wrapped chars that make a div a text block.
+STRONG = 1
 LEAD = 1
 LI_PROSE = 1
 TINY_DROP = 1
+TRAIL_HEADS = 1
 TRAIL_SHORT = 2
 LEAD_SHORT = 2
-INLINE_TEXT = 80   # chars of inline-wrapped text that make a div a text block
-TRAIL_HEADS = 1
+INLINE_TEXT = 80
 
 
 def _is_unlikely(node: LexborNode) -> bool:
@@ -534,28 +538,7 @@ def extract_body(page: Page, relaxed: bool = False) -> list[str]:
                 out.append(t)
         else:
             _emit(node, out, relaxed, heads)
-    # A heading that ends the text introduced a block that was left out (related links,
-    # a comment form): it is not part of the article either.
-    while TRAIL_HEADS and out and heads.get(len(out) - 1) == "h":
-        out.pop()
-    # Dates, counters and labels opening the block ("21:17 18.11.2019", "Von:"): very short,
-    # not a heading, not a sentence.
-    for _ in range(int(LEAD_SHORT)):
-        if len(out) > 1 and 0 not in heads and len(out[0].split()) <= 4 \
-                and not out[0].endswith((".", "!", "?")):
-            out.pop(0)
-            heads = {i - 1: k for i, k in heads.items() if i}
-        else:
-            break
-    # Calls to action closing the block ("Share this article:", "Was this useful?"): short,
-    # and not a sentence ending in a full stop.
-    for _ in range(int(TRAIL_SHORT)):
-        if len(out) > 1 and len(out[-1].split()) <= 8 and len(out) - 1 not in heads \
-                and not out[-1].endswith((".", ")", "”", '"')):
-            out.pop()
-        else:
-            break
-    return out
+    return _trim(out, heads)
 
 
 def _lead(body: LexborNode, first: LexborNode) -> list[str]:
@@ -588,6 +571,33 @@ def _lead(body: LexborNode, first: LexborNode) -> list[str]:
             if len(t) >= LEAD_MIN and link_density(el, len(t)) < 0.3:
                 out.append(t)
     return []
+
+
+def _trim(out: list[str], heads: dict[int, str]) -> list[str]:
+    """Label lines at the ends of the emitted text (``heads``: index -> "h" heading or
+    "row" table row, both exempt from the short-line rules)."""
+    # A heading that ends the text introduced a block that was left out (related links,
+    # a comment form): it is not part of the article either.
+    while TRAIL_HEADS and out and heads.get(len(out) - 1) == "h":
+        out.pop()
+    # Dates, counters and labels opening the block ("21:17 18.11.2019", "Von:"): very short,
+    # not a heading, not a sentence.
+    for _ in range(int(LEAD_SHORT)):
+        if len(out) > 1 and 0 not in heads and len(out[0].split()) <= 4 \
+                and not out[0].endswith((".", "!", "?")):
+            out.pop(0)
+            heads = {i - 1: k for i, k in heads.items() if i}
+        else:
+            break
+    # Calls to action closing the block ("Share this article:", "Was this useful?"): short,
+    # and not a sentence ending in a full stop.
+    for _ in range(int(TRAIL_SHORT)):
+        if len(out) > 1 and len(out[-1].split()) <= 8 and len(out) - 1 not in heads \
+                and not out[-1].endswith((".", ")", "”", '"')):
+            out.pop()
+        else:
+            break
+    return out
 
 
 def _ld_body(ld: dict) -> list[str]:

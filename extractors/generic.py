@@ -139,6 +139,7 @@ TRAIL_HEADS = 1
 TRAIL_SHORT = 2
 LEAD_SHORT = 2
 INLINE_TEXT = 80
+LEAD_ARTICLE = 1
 
 
 def _is_unlikely(node: LexborNode) -> bool:
@@ -546,6 +547,13 @@ def _lead(body: LexborNode, first: LexborNode) -> list[str]:
     when both sit in one article container below the body: article headers keep the
     lead apart from the body text."""
     h1 = body.css_first("h1")
+    if h1 is None and LEAD_ARTICLE:
+        # No page headline left (it sat in a breadcrumb or header that was dropped): the
+        # first heading of the <article> holding the chosen block stands in for it.
+        art, n = first.parent, 0
+        while art is not None and art.tag != "article" and n < _MAX_CLIMB:
+            art, n = art.parent, n + 1
+        h1 = art.css_first("h1, h2") if art is not None and art.tag == "article" else None
     if h1 is None:
         return []
     h1_anc = set()

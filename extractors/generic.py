@@ -482,8 +482,8 @@ def _climb_prose(node: LexborNode, prose: dict[int, int], all_prose: int) -> Lex
 
 SHORT_ITEM = 20     # chars: a list item this short counts only when it has no link
 LEAD_MIN = 40       # chars of a lead paragraph above the body
-SHORT_BODY = 200
-_LABEL = re.compile(r"[^\W\d_]+(?:[ -][^\W\d_]+)?:?")   # one or two bare words     # chars: below this the first pass probably missed the article
+SHORT_BODY = 200    # chars: below this the first pass probably missed the article
+_LABEL = re.compile(r"[^\W\d_]+(?:[ -][^\W\d_]+)?:?")   # one or two bare words
 
 
 def extract_body(page: Page, relaxed: bool = False) -> list[str]:
@@ -633,15 +633,6 @@ def body_with_fallbacks(page: Page, html: str, ld: dict, quality: list[str]) -> 
     return paras
 
 
-_WORD = re.compile(r"\w+")
-
-
-def _similar(a: str, b: str) -> bool:
-    """Same headline in other words: half the words shared (Jaccard of word sets)."""
-    wa, wb = set(_WORD.findall(a.casefold())), set(_WORD.findall(b.casefold()))
-    return bool(wa and wb) and len(wa & wb) >= 0.5 * len(wa | wb)
-
-
 def pick_title(page: Page, ld: dict) -> tuple[str | None, bool]:
     """(title, from markup): JSON-LD headline (entities decoded: some CMSs escape twice),
     og/twitter title, first ``<h1>``, ``<title>``."""
@@ -660,7 +651,7 @@ def pick_title(page: Page, ld: dict) -> tuple[str | None, bool]:
 
 def clean_authors(authors: list[str], page: Page, ld: dict) -> list[str]:
     """Drop list glue ("and Tom Watkins") and the publisher listed beside the people who
-    wrote the piece ("Dana Ford, CNN"); a publisher alone is the author."""
+    wrote the piece ("Jane Doe, Example News"); a publisher alone is the author."""
     pub = ld.get("publisher")
     names = {n.casefold() for n in (ld_name(pub) if pub else None, page.meta.get("og:site_name"))
              if n}

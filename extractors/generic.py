@@ -1,25 +1,34 @@
 """Generic extractor: any domain without a site extractor, and the fallback
-when a site extractor finds no body.
+when a site extractor finds no body. No rule names a site: everything below is
+structure (tags, class/id vocabulary, text and link density, document order).
 
 Metadata: JSON-LD (Article/NewsArticle...), then OpenGraph / meta tags, then
-markup (``<h1>``, ``<time>``, byline elements).
+markup (``<h1>``, ``<time>``, byline elements); from the same parse as the body.
 
 Body: a readability-style content score on the selectolax tree:
-1. drop non-content elements (scripts, nav, footers, asides, forms controls...)
-   and "unlikely candidates" whose class/id says nav/related/promo/share/...;
+1. drop non-content elements (scripts, nav, footers, asides, form controls...),
+   inline-hidden ones, and "unlikely candidates" whose class/id says
+   nav/related/promo/share/comment... (comment/related/social... stay unlikely
+   even when also named "content"), unless they wrap most of the text;
 2. score every paragraph-like block (length, Latin/CJK/Arabic commas) and
-   propagate the score five levels up as Readability.js does (parent full,
-   grandparent 1/2, then 1/(3 * level)), each container starting from a tag
-   prior and a class/id weight (+-25);
-3. scale by (1 - link density), pick the best container; if three or more
-   separate near-top candidates (>= 75%) sit under one of its ancestors, the
-   text is split into sibling components, so take that ancestor; add siblings
-   that score close to it or look like prose;
-4. walk the chosen nodes in document order and emit paragraphs/headings,
-   skipping link-heavy or negatively-named sub-blocks.
+   propagate the score five levels up as Readability.js does, each container
+   starting from a tag prior and a class/id weight (+-25); meanwhile credit every
+   ancestor with the block's prose (text less links), list items included;
+3. scale by (1 - link density), pick the best container (or the ancestor of three
+   near-top rivals), then widen it to the farthest ancestor whose extra text is
+   mostly prose (an article cut by a figure, quote box or ad slot, or spread over
+   one component per section); add siblings that score close or look like prose;
+4. prepend lead paragraphs sitting between the ``<h1>`` and the chosen block;
+   walk the chosen nodes in document order (iteratively: pages nest deep) and emit
+   paragraphs, headings and table rows, skipping link lists and negatively-named
+   widgets; trim label lines (dates, counters, "Share this:") at both ends and
+   headings left hanging at the end;
+5. when that finds (next to) nothing: JSON-LD ``articleBody``, else a relaxed pass
+   that keeps ``<noscript>``, asides and link lists.
 """
 from __future__ import annotations
 
+import html as html_lib
 import re
 
 from selectolax.lexbor import LexborNode
@@ -32,19 +41,42 @@ from .text import Page, dedupe, first, ld_image, ld_name, ld_people, node_text, 
 _STRIP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "nav", "footer",
                "aside", "button", "select", "input", "textarea", "figcaption", "object",
                "embed", "canvas", "dialog", "video", "audio", "map", "link", "meta")
-_NEGATIVE = re.compile(
-    r"-ad-|\bads?\b|\bad[-_]|advert|sponsor|promo|banner|breadcrumb|combx|comment|community|"
-    r"disqus|extra|foot|gdpr|cookie|consent|header|masthead|legends|menu|related|recommend|"
-    r"remark|replies|rss|shoutbox|sidebar|skyscraper|social|share|sharing|newsletter|subscri|"
-    r"signup|sign-up|popup|modal|pagination|pager|paywall-prompt|outbrain|taboola|widget|"
-    r"\bnav|navigation|toolbar|tags?\b|\btag-|byline|author|caption|credit|timestamp|dateline|"
-    r"read-?more|more-?stories|trending|most-?(read|popular)|teaser|carousel|slideshow|"
-    r"print-?only|hidden|visually-hidden|sr-only|screen-?reader|inline-?(story|link)|"
-    r"recirc|jump|toc\b|table-of-contents|disclaimer|copyright|alert|login|register",
-    re.I)
-_POSITIVE = re.compile(
-    r"article|body|content|entry|hentry|h-entry|main|page|post|text|blog|story|prose|"
-    r"paragraph|rich-?text", re.I)
+# Class/id vocabulary of boilerplate (Readability.js' "unlikely candidates" and more) and of
+# content. Plain substrings tested with ``in`` on the lower-cased string: a regex with this
+# many alternatives and no literal prefix cost ~20 us a string, half the extractor's time.
+_RELAXED_STRIP = tuple(t for t in _STRIP_TAGS if t not in ("noscript", "aside", "figcaption"))
+_NEG_SUBSTR = (
+    "advert", "sponsor", "promo", "banner", "breadcrumb", "combx", "comment", "community",
+    "disqus", "extra", "foot", "gdpr", "cookie", "consent", "header", "masthead", "legends",
+    "menu", "related", "recommend", "remark", "replies", "rss", "shoutbox", "sidebar",
+    "skyscraper", "social", "share", "sharing", "newsletter", "subscri", "signup", "sign-up",
+    "popup", "modal", "pagination", "pager", "paywall-prompt", "outbrain", "taboola", "widget",
+    "navigation", "toolbar", "byline", "author", "caption", "credit", "timestamp", "dateline",
+    "trending", "teaser", "carousel", "slideshow", "hidden", "sr-only", "jump",
+    "table-of-contents", "disclaimer", "copyright", "alert", "login", "register",
+    "license", "similar")
+_NEG_RE = re.compile(r"-ad-|\bads?\b|\bad[-_]|\bnav|tags?\b|\btag-|read-?more|more-?stories|"
+                     r"most-?(read|popular)|print-?only|screen-?reader|inline-?(story|link)|"
+                     r"recirc|toc\b")
+# Blocks named for these stay unlikely even when the name also says "content"/"text"
+# ("relatedlinks__content", "comment-body"): a related list or thread, not the article.
+_STRONG_NEG = ("comment", "related", "sharing", "social", "newsletter", "promo",
+               "recommend", "breadcrumb", "disqus", "outbrain", "taboola", "noprint",
+               "no-print", "metadata", "reply", "replies", "similar", "author-box",
+               "authorbox", "author-bio", "about-author", "about-the-author")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_POS_SUBSTR = ("article", "body", "content", "entry", "main", "page", "post", "text", "blog",
+               "story", "prose", "paragraph")
+
+
+def _negative(s: str) -> bool:
+    return any(w in s for w in _NEG_SUBSTR) or _NEG_RE.search(s) is not None
+
+
+def _positive(s: str) -> bool:
+    return any(w in s for w in _POS_SUBSTR)
+
+
 _KEEP_TAGS = frozenset({"html", "body", "article", "main"})
 _PARA_TAGS = frozenset({"p", "pre", "blockquote", "td", "h2", "h3", "h4", "h5", "h6", "li", "dd"})
 _HEADINGS = frozenset({"h2", "h3", "h4", "h5", "h6"})
@@ -59,17 +91,55 @@ _TAG_PRIOR = {"div": 5, "article": 8, "section": 3, "main": 3, "pre": 3, "td": 3
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)]?\s*$")
 
 
+# class/id strings repeat heavily within and across pages: memoise the regex verdicts
+# (the two searches were half the extractor's time).
+_WEIGHT_CACHE: dict[str, int] = {}
+_UNLIKELY_CACHE: dict[str, bool] = {}
+_CACHE_MAX = 20000
+
+
+def _memo(cache: dict, key: str, compute) -> object:
+    v = cache.get(key)
+    if v is None:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        v = cache[key] = compute(key)
+    return v
+
+
+def _weight_of(s: str) -> int:
+    s = s.lower()
+    return (-25 if _negative(s) else 0) + (25 if _positive(s) else 0)
+
+
 def class_weight(node: LexborNode) -> int:
     a = node.attributes
     s = f"{a.get('class') or ''} {a.get('id') or ''}"
-    if not s.strip():
+    if len(s) < 2:
         return 0
-    w = 0
-    if _NEGATIVE.search(s):
-        w -= 25
-    if _POSITIVE.search(s):
-        w += 25
-    return w
+    return _memo(_WEIGHT_CACHE, s, _weight_of)
+
+
+def _unlikely_of(s: str) -> bool:
+    s = s.lower()
+    if STRONG and any(w in s for w in _STRONG_NEG):
+        return True
+    return _negative(s) and not _positive(s)
+
+
+# Switches of the steps below, module-level so a bench run can turn one off to measure it
+# (0 = off): strong names stay unlikely, lead paragraphs, list items as prose, loose
+# label words dropped, headings hanging at the end dropped; and sizes: label lines trimmed
+# at the end / start, inline-wrapped chars that make a div a text block.
+STRONG = 1
+LEAD = 1
+LI_PROSE = 1
+TINY_DROP = 1
+TRAIL_HEADS = 1
+TRAIL_SHORT = 2
+LEAD_SHORT = 2
+INLINE_TEXT = 80
+LEAD_ARTICLE = 1
 
 
 def _is_unlikely(node: LexborNode) -> bool:
@@ -77,14 +147,17 @@ def _is_unlikely(node: LexborNode) -> bool:
         return False
     a = node.attributes
     s = f"{a.get('class') or ''} {a.get('id') or ''} {a.get('role') or ''}"
-    if len(s) < 3:
-        return False
     if a.get("aria-hidden") == "true" or "hidden" in a:
         return True
+    style = a.get("style")
+    if style and _HIDDEN_STYLE.search(style):
+        return True
+    if len(s) < 3:
+        return False
     role = (a.get("role") or "").lower()
     if role in ("navigation", "complementary", "banner", "contentinfo", "menu", "dialog", "alert"):
         return True
-    return bool(_NEGATIVE.search(s)) and not _POSITIVE.search(s)
+    return _memo(_UNLIKELY_CACHE, s, _unlikely_of)
 
 
 def _text_len(node: LexborNode) -> int:
@@ -99,25 +172,57 @@ def link_density(node: LexborNode, text_len: int | None = None) -> float:
     return min(1.0, links / total)
 
 
+# Inline elements whose text counts as a div's own (not links: a div of links is a menu).
+_TEXT_INLINE = frozenset({"span", "b", "strong", "em", "i", "font", "u", "small", "big", "q",
+                          "cite", "mark", "sub", "sup"})
+
+
 def _has_direct_text(node: LexborNode) -> bool:
+    """A div holding text itself: a text node over 20 chars, or INLINE_TEXT chars of text in
+    text nodes and styling inlines (CMS output that wraps every run in a <span>)."""
+    total = 0
     for child in node.iter(include_text=True):
-        if child.tag == "-text" and len((child.text_content or "").strip()) > 20:
+        tag = child.tag
+        if tag == "-text":
+            n = len((child.text_content or "").strip())
+            if n > 20:
+                return True
+            total += n
+        elif INLINE_TEXT and tag in _TEXT_INLINE:
+            total += len(child.text(deep=True, separator="", strip=True))
+        if INLINE_TEXT and total >= INLINE_TEXT:
             return True
     return False
 
 
-def clean_tree(page: Page) -> LexborNode | None:
-    """Remove non-content elements; return the body."""
+# Only elements with a class, id, role or hidden flag can be "unlikely": let the C selector
+# engine pick them instead of testing every element in Python.
+_NAMED_BLOCKS = ", ".join(f"{t}[{a}]" for t in ("div", "section", "span", "ul", "ol", "header", "p",
+                                                "table", "form", "dl", "figure", "h2", "h3", "h4")
+                          for a in ("class", "id", "role", "hidden", "aria-hidden", "style"))
+
+
+def clean_tree(page: Page, relaxed: bool = False) -> LexborNode | None:
+    """Remove non-content elements; return the body. ``relaxed`` (the retry when nothing
+    was found) keeps ``<noscript>``/``<aside>``/captions and every named block."""
     tree = page.tree
-    for tag in _STRIP_TAGS:
+    for tag in (_RELAXED_STRIP if relaxed else _STRIP_TAGS):       # one tag at a time: a nested match dies with its ancestor
         for n in tree.css(tag):
             n.decompose()
     body = tree.body
     if body is None:
         return None
+    if relaxed:
+        for br in body.css("br"):
+            br.replace_with("\n")
+        return body
     total = sum(len(n.text(deep=True, separator="", strip=False)) for n in body.css("p"))
     doomed = []
-    for n in body.css("div, section, span, ul, ol, header, p, table, form, dl, figure"):
+    seen: set[int] = set()
+    for n in body.css(_NAMED_BLOCKS):
+        if n.mem_id in seen:          # one match per attribute it has
+            continue
+        seen.add(n.mem_id)
         if not _is_unlikely(n):
             continue
         if n.tag not in ("p", "span") and (
@@ -139,9 +244,24 @@ def clean_tree(page: Page) -> LexborNode | None:
     return body
 
 
-def score_candidates(body: LexborNode) -> dict[int, list]:
-    """{mem_id: [node, score]} for containers of paragraph-like blocks."""
+_MAX_CLIMB = 40      # ancestors credited with a block's prose (pages can nest 100k deep)
+
+
+def _direct_text_len(node: LexborNode) -> int:
+    n = 0
+    for child in node.iter(include_text=True):
+        if child.tag == "-text":
+            n += len((child.text_content or "").strip())
+        elif INLINE_TEXT and child.tag in _TEXT_INLINE:
+            n += len(child.text(deep=True, separator="", strip=True))
+    return n
+
+
+def score_candidates(body: LexborNode) -> tuple[dict[int, list], dict[int, int]]:
+    """({mem_id: [node, score]} for containers of paragraph-like blocks,
+    {mem_id: prose chars} for every ancestor of a prose block up to the body)."""
     cands: dict[int, list] = {}
+    prose: dict[int, int] = {}
 
     def bump(node: LexborNode, add: float) -> None:
         key = node.mem_id
@@ -152,38 +272,145 @@ def score_candidates(body: LexborNode) -> dict[int, list]:
 
     blocks = body.css("p, pre, td, blockquote")
     blocks.extend(n for n in body.css("div") if _has_direct_text(n))
+    if LI_PROSE:
+        blocks.extend(body.css("li"))
     for block in blocks:
         text = block.text(deep=True, separator="", strip=False).strip()
         if len(text) < 25:
             continue
+        if block.tag == "li":
+            # list items of prose (not menus): mass for the climb, no Readability score
+            if block.css_first("p, div, ul, ol") is not None:
+                continue
+            own = int(len(text) * (1 - link_density(block, len(text))))
+            if own < 0.7 * len(text):
+                continue
+            node, level = block.parent, 0
+            while node is not None and level < _MAX_CLIMB and node.tag not in ("html", "-document"):
+                prose[node.mem_id] = prose.get(node.mem_id, 0) + own
+                node, level = node.parent, level + 1
+            continue
         # Commas of Latin, CJK and Arabic script all mark running prose.
         score = 1 + text.count(",") + text.count("，") + text.count("،") + min(len(text) // 100, 3)
+        # Prose mass: the block's own text (a div: its direct text; a cell or quote holding
+        # paragraphs: nothing, the paragraphs count) less its link text.
+        if block.tag == "div":
+            own = _direct_text_len(block)
+        elif block.tag != "p" and block.css_first("p") is not None:
+            own = 0
+        else:
+            own = len(text)
+        if own:
+            own = int(own * (1 - link_density(block, len(text))))
         node = block.parent
         level = 0
         # Readability.js propagation: parent full, grandparent 1/2, then 1/(3 * level), five
         # levels up, so component-per-paragraph layouts still reach the article container.
-        while node is not None and level < 5 and node.tag not in ("html", "-document"):
-            bump(node, score if level == 0 else score / (2 if level == 1 else 3 * level))
+        while node is not None and level < _MAX_CLIMB and node.tag not in ("html", "-document"):
+            if level < 5:
+                bump(node, score if level == 0 else score / (2 if level == 1 else 3 * level))
+            if own:
+                prose[node.mem_id] = prose.get(node.mem_id, 0) + own
+            elif level >= 5:
+                break
             node = node.parent
             level += 1
     for entry in cands.values():
         entry[1] *= 1 - link_density(entry[0])
-    return cands
+    return cands, prose
 
 
-def _emit(node: LexborNode, out: list[str]) -> None:
-    """Append paragraphs of ``node`` in document order."""
+def _emit_row(row: LexborNode, out: list[str], heads: dict[int, str] | None = None) -> bool:
+    """A data-table row as one line of its cells; False for a layout row (cells holding
+    blocks), which is walked like any container."""
+    if row.css_first("p, div, ul, ol, table") is not None:
+        return False
+    cells = [norm(c.text(deep=True, separator=" ", strip=False)) for c in row.iter()
+             if c.tag in ("td", "th")]
+    line = " ".join(c for c in cells if c)
+    if line and link_density(row, len(line)) <= 0.5:
+        out.append(line)
+        if heads is not None:
+            heads[len(out) - 1] = "row"     # data: exempt from the label trimming
+    return True
+
+
+def _emit_block(child: LexborNode, tag: str, out: list[str], lenient: bool,
+                heads: dict[int, str] | None = None) -> None:
+    """A paragraph-like leaf block: its text, unless it is a link list item or label."""
+    text = child.text(deep=True, separator="", strip=False)
+    t = norm(text)
+    if not t:
+        return
+    if not lenient:
+        if tag in ("li", "td", "dd"):
+            # short items of a list without links (ingredients, facts) are content
+            ld = link_density(child, len(t))
+            if ld > 0.5 or (len(t) < SHORT_ITEM and ld > 0):
+                return
+        elif tag in _HEADINGS:
+            if link_density(child, len(t)) > 0.5:
+                return
+        elif link_density(child, len(t)) > 0.7 and len(t) < 200:
+            return
+    for part in text.split("\n\n"):
+        p = norm(part)
+        if p:
+            out.append(p)
+    if heads is not None and tag in _HEADINGS:
+        heads[len(out) - 1] = "h"
+
+
+_WRAPPERS = frozenset({"div", "section", "article", "main"})
+
+
+def _bare_wrapper(node: LexborNode) -> bool:
+    elements = 0
+    for c in node.iter(include_text=True):
+        if c.tag == "-text":
+            if (c.text_content or "").strip():
+                return False
+        elif not c.tag.startswith("-"):
+            elements += 1
+            if elements > 1 or c.tag not in _WRAPPERS:
+                return False
+    return elements == 1 and class_weight(node) >= 0
+
+
+def _skip_container(child: LexborNode, tag: str) -> bool:
+    """Link lists and small negatively-named widgets inside the article."""
+    tl = _text_len(child)
+    if not tl:
+        return True
+    ld = link_density(child, tl)
+    if ld > 0.5 or (tag in ("ul", "ol", "table", "dl") and ld > 0.33):
+        return True
+    return class_weight(child) < 0 and tl < 300
+
+
+def _emit(node: LexborNode, out: list[str], lenient: bool = False,
+          heads: dict[int, str] | None = None) -> None:
+    """Append paragraphs of ``node`` in document order. Iterative (an explicit stack of
+    child iterators): pages can nest far deeper than Python's recursion limit.
+    ``lenient`` keeps link-heavy blocks too (the retry when nothing was found)."""
     buf: list[str] = []
 
     def flush() -> None:
         if buf:
             for part in "".join(buf).split("\n\n"):
                 t = norm(part)
-                if t:
+                # loose words between blocks ("Advert", "NEXT", "comments") are labels
+                if t and (not TINY_DROP or not _LABEL.fullmatch(t)):
                     out.append(t)
             buf.clear()
 
-    for child in node.iter(include_text=True):
+    stack = [node.iter(include_text=True)]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+            flush()
+            continue
         tag = child.tag
         if tag == "-text":
             buf.append(child.text_content or "")
@@ -191,38 +418,20 @@ def _emit(node: LexborNode, out: list[str]) -> None:
         if tag in _INLINE:
             buf.append(child.text(deep=True, separator="", strip=False))
             continue
+        if tag.startswith("-"):       # a comment splits no paragraph
+            continue
         flush()
-        if tag == "h1" or tag.startswith("-"):
+        if tag == "h1":
+            continue
+        if tag == "tr" and _emit_row(child, out, heads):
             continue
         if tag in _PARA_TAGS and not child.css_first("p, div, ul, ol, table"):
-            text = child.text(deep=True, separator="", strip=False)
-            t = norm(text)
-            if not t:
-                continue
-            if tag in ("li", "td", "dd"):
-                if link_density(child, len(t)) > 0.5 or len(t) < 20:
-                    continue
-            elif tag in _HEADINGS:
-                if link_density(child, len(t)) > 0.5:
-                    continue
-            elif link_density(child, len(t)) > 0.7 and len(t) < 200:
-                continue
-            for part in text.split("\n\n"):
-                p = norm(part)
-                if p:
-                    out.append(p)
+            _emit_block(child, tag, out, lenient, heads)
             continue
-        # a container: skip link lists and small negatively-named widgets
-        tl = _text_len(child)
-        if not tl:
-            continue
-        ld = link_density(child, tl)
-        if ld > 0.5 or (tag in ("ul", "ol", "table", "dl") and ld > 0.33):
-            continue
-        if class_weight(child) < 0 and tl < 300:
-            continue
-        _emit(child, out)
-    flush()
+        # A bare wrapper (one element child, no text of its own) is judged by what it wraps:
+        # measuring every level of a deep chain of wrappers would be quadratic.
+        if lenient or _bare_wrapper(child) or not _skip_container(child, tag):
+            stack.append(child.iter(include_text=True))
 
 
 def _common_ancestor(top: LexborNode, rivals: list[LexborNode]) -> LexborNode:
@@ -248,14 +457,43 @@ def _common_ancestor(top: LexborNode, rivals: list[LexborNode]) -> LexborNode:
     return top
 
 
-def extract_body(page: Page) -> list[str]:
-    body = clean_tree(page)
+CLIMB_RATIO = 0.7
+
+
+def _climb_prose(node: LexborNode, prose: dict[int, int], all_prose: int) -> LexborNode:
+    """Widen the chosen block to its farthest ancestor whose extra text (over the block's)
+    is mostly prose: an article split by a figure, quote box or ad slot into sibling
+    blocks, or spread over one component per section, is whole some levels up. Measured
+    from the block, not step by step, so a heading level in between does not stop it."""
+    good, total = prose.get(node.mem_id, 0), _text_len(node)
+    best = node
+    anc = node.parent
+    for _ in range(_MAX_CLIMB):
+        if anc is None or anc.tag in ("body", "html"):
+            break
+        added_good, added_total = prose.get(anc.mem_id, 0) - good, _text_len(anc) - total
+        if added_total <= 0 or (added_good > 0 and added_good >= CLIMB_RATIO * added_total):
+            best = anc
+        if prose.get(anc.mem_id, 0) >= all_prose:
+            break             # no prose left outside: higher ancestors only add other text
+        anc = anc.parent
+    return best
+
+
+SHORT_ITEM = 20     # chars: a list item this short counts only when it has no link
+LEAD_MIN = 40       # chars of a lead paragraph above the body
+SHORT_BODY = 200    # chars: below this the first pass probably missed the article
+_LABEL = re.compile(r"[^\W\d_]+(?:[ -][^\W\d_]+)?:?")   # one or two bare words
+
+
+def extract_body(page: Page, relaxed: bool = False) -> list[str]:
+    body = clean_tree(page, relaxed)
     if body is None:
         return []
-    cands = score_candidates(body)
+    cands, prose = score_candidates(body)
     if not cands:
         out: list[str] = []
-        _emit(body, out)
+        _emit(body, out, relaxed)
         return out
     ranked = sorted(cands.values(), key=lambda e: -e[1])
     top_node, top_score = ranked[0]
@@ -270,6 +508,7 @@ def extract_body(page: Page) -> list[str]:
             break
         top_node, top_score = parent, max(top_score, entry[1])
         parent = top_node.parent
+    top_node = _climb_prose(top_node, prose, prose.get(body.mem_id, 0))
     chosen: list[LexborNode] = []
     parent = top_node.parent
     if parent is None or top_node.tag in ("body", "html"):
@@ -291,21 +530,144 @@ def extract_body(page: Page) -> list[str]:
                 if (len(t) > 80 and ld < 0.25) or (0 < len(t) <= 80 and ld == 0
                                                    and _SENTENCE_END.search(t)):
                     chosen.append(sib)
-    out: list[str] = []
+    out: list[str] = _lead(body, chosen[0]) if LEAD else []
+    heads: dict[int, str] = {}    # out index -> "h" (heading) or "row" (table row)
     for node in chosen:
         if node.tag in _PARA_TAGS:
             t = node_text(node)
             if t:
                 out.append(t)
         else:
-            _emit(node, out)
+            _emit(node, out, relaxed, heads)
+    return _trim(out, heads)
+
+
+def _lead(body: LexborNode, first: LexborNode) -> list[str]:
+    """Standfirst / lead paragraphs between the headline (``<h1>``) and the chosen block
+    when both sit in one article container below the body: article headers keep the
+    lead apart from the body text."""
+    h1 = body.css_first("h1")
+    if h1 is None and LEAD_ARTICLE:
+        # No page headline left (it sat in a breadcrumb or header that was dropped): the
+        # first heading of the <article> holding the chosen block stands in for it.
+        art, n = first.parent, 0
+        while art is not None and art.tag != "article" and n < _MAX_CLIMB:
+            art, n = art.parent, n + 1
+        h1 = art.css_first("h1, h2") if art is not None and art.tag == "article" else None
+    if h1 is None:
+        return []
+    h1_anc = set()
+    node, n = h1, 0
+    while node is not None and n < _MAX_CLIMB * 2:
+        h1_anc.add(node.mem_id)
+        node, n = node.parent, n + 1
+    lca, n = first, 0
+    while lca is not None and lca.mem_id not in h1_anc and n < _MAX_CLIMB * 2:
+        lca, n = lca.parent, n + 1
+    if lca is None or lca.tag in ("body", "html") or lca.mem_id not in h1_anc \
+            or lca.mem_id in (first.mem_id, h1.mem_id):
+        return []
+    out: list[str] = []
+    seen_h1 = False
+    for el in lca.traverse():
+        if el.mem_id == first.mem_id:
+            return out if seen_h1 else []
+        if el.mem_id == h1.mem_id:
+            seen_h1 = True
+        elif seen_h1 and el.tag == "p":
+            t = node_text(el)
+            if len(t) >= LEAD_MIN and link_density(el, len(t)) < 0.3:
+                out.append(t)
+    return []
+
+
+def _trim(out: list[str], heads: dict[int, str]) -> list[str]:
+    """Label lines at the ends of the emitted text (``heads``: index -> "h" heading or
+    "row" table row, both exempt from the short-line rules)."""
+    # A heading that ends the text introduced a block that was left out (related links,
+    # a comment form): it is not part of the article either.
+    while TRAIL_HEADS and out and heads.get(len(out) - 1) == "h":
+        out.pop()
+    # Dates, counters and labels opening the block ("21:17 18.11.2019", "Von:"): very short,
+    # not a heading, not a sentence.
+    for _ in range(int(LEAD_SHORT)):
+        if len(out) > 1 and 0 not in heads and len(out[0].split()) <= 4 \
+                and not out[0].endswith((".", "!", "?")):
+            out.pop(0)
+            heads = {i - 1: k for i, k in heads.items() if i}
+        else:
+            break
+    # Calls to action closing the block ("Share this article:", "Was this useful?"): short,
+    # and not a sentence ending in a full stop.
+    for _ in range(int(TRAIL_SHORT)):
+        if len(out) > 1 and len(out[-1].split()) <= 8 and len(out) - 1 not in heads \
+                and not out[-1].endswith((".", ")", "”", '"')):
+            out.pop()
+        else:
+            break
     return out
+
+
+def _ld_body(ld: dict) -> list[str]:
+    text = ld.get("articleBody")
+    if not isinstance(text, str):
+        return []
+    return [p for p in (norm(x) for x in text.split("\n")) if p]
+
+
+def body_with_fallbacks(page: Page, html: str, ld: dict, quality: list[str]) -> list[str]:
+    """The main pass; when it finds (next to) nothing, the JSON-LD ``articleBody``, else a
+    relaxed pass on a fresh parse (noscript/aside kept, link lists kept)."""
+    paras = extract_body(page)   # mutates the tree: metadata first
+    size = sum(map(len, paras))
+    if size >= SHORT_BODY:
+        return paras
+    from_ld = _ld_body(ld)
+    if sum(map(len, from_ld)) > max(size, SHORT_BODY // 2):
+        quality.append("body:json-ld")
+        return from_ld
+    relaxed = extract_body(Page(html, page.url), relaxed=True)
+    if sum(map(len, relaxed)) > 2 * size + 50:
+        quality.append("body:relaxed")
+        return relaxed
+    return paras
+
+
+def pick_title(page: Page, ld: dict) -> tuple[str | None, bool]:
+    """(title, from markup): JSON-LD headline (entities decoded: some CMSs escape twice),
+    og/twitter title, first ``<h1>``, ``<title>``."""
+    head = ld.get("headline")
+    head = html_lib.unescape(norm(head)) if isinstance(head, str) else ""
+    if head:
+        return head, False
+    og = page.meta_first("og:title", "twitter:title")
+    if og:
+        return og, False
+    h1 = node_text(page.tree.css_first("h1"))
+    tnode = page.tree.css_first("title")
+    title = h1 or (norm(tnode.text()) if tnode is not None else "")
+    return title or None, bool(title)
+
+
+def clean_authors(authors: list[str], page: Page, ld: dict) -> list[str]:
+    """Drop list glue ("and Tom Watkins") and the publisher listed beside the people who
+    wrote the piece ("Jane Doe, Example News"); a publisher alone is the author."""
+    pub = ld.get("publisher")
+    names = {n.casefold() for n in (ld_name(pub) if pub else None, page.meta.get("og:site_name"))
+             if n}
+    out = []
+    for a in authors:
+        a = html_lib.unescape(re.sub(r"^(?:and|&)\s+", "", a, flags=re.I)).strip()
+        if a:
+            out.append(a)
+    people = [a for a in out if a.casefold() not in names]
+    return dedupe(people or out)
 
 
 class GenericExtractor(Extractor):
     name = "generic"
     domains = ()
-    version = "2"
+    version = "3"
 
     def is_article_url(self, url: str) -> bool:
         from urllib.parse import urlsplit
@@ -327,15 +689,9 @@ class GenericExtractor(Extractor):
         used_og = False
         used_markup = False
 
-        title = norm(ld.get("headline")) or None
-        if not title:
-            title = page.meta_first("og:title", "twitter:title")
-            used_og = used_og or bool(title)
-        if not title:
-            h1 = page.tree.css_first("h1")
-            title = node_text(h1) or norm(page.tree.css_first("title") and
-                                          page.tree.css_first("title").text()) or None
-            used_markup = used_markup or bool(title)
+        title, from_markup = pick_title(page, ld)
+        used_og = used_og or (bool(title) and not from_markup and not ld.get("headline"))
+        used_markup = used_markup or from_markup
 
         authors = ld_people(ld.get("author"))
         if not authors:
@@ -351,6 +707,7 @@ class GenericExtractor(Extractor):
             if a and len(a) < 100:
                 authors = [a]
                 used_markup = True
+        authors = clean_authors(authors, page, ld)
 
         published = parse_datetime(ld.get("datePublished") or ld.get("dateCreated"))
         modified = parse_datetime(ld.get("dateModified"))
@@ -389,7 +746,7 @@ class GenericExtractor(Extractor):
         canonical = page.canonical()
         language = page.lang()
 
-        paras = extract_body(page)   # mutates the tree: metadata first
+        paras = body_with_fallbacks(page, html, ld, quality)
         if used_og:
             quality.append("meta:og")
         if used_markup:

@@ -1,8 +1,13 @@
-"""Body-text scorer of the Article Extraction Benchmark (see ../shared/pages/README.md).
+"""Body-text scorers of the two dev sets in ../shared/pages (described in its README).
 
-Tokens are ``\\w+`` matches; shingles are runs of 4 consecutive tokens counted
-with multiplicity. Per page TP/FP/FN are normalised to sum to 1; precision and
-recall are means over pages; F1 is the harmonic mean of the two means.
+aeb-dev (Article Extraction Benchmark): tokens are ``\\w+`` matches; shingles are
+runs of 4 consecutive tokens counted with multiplicity. Per page TP/FP/FN are
+normalised to sum to 1; precision and recall are means over pages; F1 is the
+harmonic mean of the two means.
+
+trafilatura-eval-dev: whitespace collapsed in snippets and output; a "with"
+snippet found is a TP, one missing a FN, a "without" snippet found a FP; the
+counts are summed over all pages before precision/recall/F1.
 
     python tests/scoring.py            # generic extractor on ../shared/pages/aeb-dev
 """
@@ -17,6 +22,7 @@ from pathlib import Path
 
 _TOKEN = re.compile(r"\w+")
 AEB_DIR = Path(__file__).resolve().parents[2] / "shared" / "pages" / "aeb-dev"
+TRAF_DIR = AEB_DIR.parent / "trafilatura-eval-dev"
 
 
 def shingles(text: str, n: int = 4) -> Counter:
@@ -53,6 +59,37 @@ def score(pairs) -> dict[str, float]:
     r = sum(recs) / len(recs) if recs else 0.0
     f1 = 2 * p * r / (p + r) if p + r else 0.0
     return {"precision": p, "recall": r, "f1": f1}
+
+
+def _ws(text: str) -> str:
+    return " ".join((text or "").split())
+
+
+def snippet_counts(with_: list[str], without: list[str], pred: str) -> tuple[int, int, int]:
+    """(tp, fp, fn) of one trafilatura-eval page."""
+    out = _ws(pred)
+    tp = sum(1 for s in with_ if _ws(s) in out)
+    fp = sum(1 for s in without if _ws(s) in out)
+    return tp, fp, len(with_) - tp
+
+
+def snippet_score(counts) -> dict[str, float]:
+    """``counts``: iterable of (tp, fp, fn) per page; summed, then P/R/F1."""
+    tp = fp = fn = 0
+    for a, b, c in counts:
+        tp, fp, fn = tp + a, fp + b, fn + c
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+def load_traf(directory: Path = TRAF_DIR):
+    """Yield (key, url, html, with_snippets, without_snippets) for trafilatura-eval-dev."""
+    data = json.loads((directory / "evaldata.json").read_text(encoding="utf-8"))
+    for key in sorted(data):
+        raw = gzip.decompress((directory / "html" / f"{key}.html.gz").read_bytes())
+        d = data[key]
+        yield key, d["url"], decode_html(raw), d["with"], d["without"]
 
 
 def load_aeb(directory: Path = AEB_DIR):

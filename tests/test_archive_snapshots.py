@@ -30,9 +30,10 @@ def test_one_snapshot_per_run_with_run_sites_and_rows_added(news):
     first, second = snaps[s1], snaps[s2]
     assert (first.run_id, first.flow_run_id, first.sites) == ("run-1", "flow-1", ["almayadeen", "reuters"])
     assert first.message == "scrape run-1"
-    assert first.rows_added == {"article_versions": 5, "fetch_log": 5, "run_stats": 2, "runs": 1}
+    # run_stats: each site's counter plus new/changed/stored, recounted from the rows the commit wrote
+    assert first.rows_added == {"article_versions": 5, "fetch_log": 5, "run_stats": 8, "runs": 1}
     assert (second.run_id, second.sites) == ("run-2", ["reuters"])
-    assert second.rows_added == {"article_versions": 2, "fetch_log": 2, "run_stats": 1, "runs": 1}
+    assert second.rows_added == {"article_versions": 2, "fetch_log": 2, "run_stats": 4, "runs": 1}
     # The catalog-based counts agree with DuckLake's change feed.
     _, rows = query(arch, f"SELECT count(*) FROM ducklake_table_insertions('lake', 'main', 'article_versions', {s2}, {s2})")
     assert rows == [(2,)]

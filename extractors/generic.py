@@ -731,16 +731,7 @@ class GenericExtractor(Extractor):
                         page.meta_first("og:description", "description", "twitter:description"))
         section = first(ld_name(ld.get("articleSection")),
                         page.meta_first("article:section", "og:article:section"))
-        kw = ld.get("keywords")
-        if isinstance(kw, list):
-            tags = dedupe(norm(k) for k in kw if isinstance(k, str) and norm(k))
-        else:
-            tags = split_list(kw if isinstance(kw, str) else None, ",")
-        if not tags:
-            tags = dedupe(norm(n.attributes.get("content")) for n in
-                          page.tree.css('meta[property="article:tag"]') if n.attributes.get("content"))
-        if not tags:
-            tags = split_list(meta.get("news_keywords") or meta.get("keywords"), ",")
+        tags = _tags(page, ld, meta)
         img = first(ld_image(ld.get("image")), page.meta_first("og:image", "twitter:image"))
         images = [Image(page.abs(img))] if img else []
         canonical = page.canonical()
@@ -762,6 +753,21 @@ class GenericExtractor(Extractor):
             if not value:
                 quality.append(f"missing:{field}")
         return article
+
+
+def _tags(page: Page, ld: dict, meta: dict) -> list[str]:
+    """Keywords: JSON-LD first, then article:tag, then the keywords meta tags."""
+    kw = ld.get("keywords")
+    if isinstance(kw, list):
+        tags = dedupe(norm(k) for k in kw if isinstance(k, str) and norm(k))
+    else:
+        tags = split_list(kw if isinstance(kw, str) else None, ",")
+    if not tags:
+        tags = dedupe(norm(n.attributes.get("content")) for n in
+                      page.tree.css('meta[property="article:tag"]') if n.attributes.get("content"))
+    if not tags:
+        tags = split_list(meta.get("news_keywords") or meta.get("keywords"), ",")
+    return tags
 
 
 def _host(url: str) -> str:

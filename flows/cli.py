@@ -18,6 +18,7 @@ import click
 
 from crawl.config import load_config
 from flows.cli_archive import CommandError
+from newsarchive import __version__
 from newsarchive.errors import EXIT_ERROR, NewsarchiveError
 from storage.lake import ENV_ARCHIVE, Archive
 from storage.sql import FORMATS, connect_user, format_result, print_results, run_sql, shell
@@ -83,7 +84,7 @@ class Ctx:
 @click.option("--config", "config", envvar="NEWSARCHIVE_CONFIG", default=None,
               type=click.Path(dir_okay=False),
               help="Site config TOML (env NEWSARCHIVE_CONFIG; default: the embedded sites.toml).")
-@click.version_option("0.1.0", prog_name="newsarchive")
+@click.version_option(__version__, prog_name="newsarchive")
 @click.pass_context
 def cli(ctx: click.Context, archive: str, config: str | None) -> None:
     """Scheduled scraping and archival of news sites.

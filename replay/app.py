@@ -217,34 +217,37 @@ class Replay:
         return rows
 
 
-def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], float] = time.time) -> Starlette:
-    rp = Replay(corpus, knobs or Knobs(), clock)
+class _Handlers:
+    """The replay's request handlers over one ``Replay`` state (routes in ``build_app``)."""
 
-    async def knobs_endpoint(request: Request) -> Response:
+    def __init__(self, rp: Replay, corpus: Corpus):
+        self.rp, self.corpus = rp, corpus
+
+    async def knobs_endpoint(self, request: Request) -> Response:
         if request.method == "POST":
             try:
-                rp.knobs.update(await request.json())
+                self.rp.knobs.update(await request.json())
             except (ValueError, TypeError) as e:
                 return JSONResponse({"error": str(e)}, status_code=400)
-        return JSONResponse(rp.knobs.to_json())
+        return JSONResponse(self.rp.knobs.to_json())
 
-    async def truth_endpoint(request: Request) -> Response:
-        t = rp.truth(request.query_params.get("url", ""))
+    async def truth_endpoint(self, request: Request) -> Response:
+        t = self.rp.truth(request.query_params.get("url", ""))
         return JSONResponse(t) if t else JSONResponse({"error": "not an article of the replay"}, status_code=404)
 
-    async def stats_endpoint(request: Request) -> Response:
-        with rp.lock:
+    async def stats_endpoint(self, request: Request) -> Response:
+        with self.rp.lock:
             return JSONResponse({
-                "total": sum(rp.by_host.values()), "by_host": dict(rp.by_host),
-                "by_status": {str(k): v for k, v in rp.by_status.items()},
-                "by_path": {p: {str(s): n for s, n in c.items()} for p, c in rp.by_path.items()},
-                "max_inflight_by_host": dict(rp.max_inflight)})
+                "total": sum(self.rp.by_host.values()), "by_host": dict(self.rp.by_host),
+                "by_status": {str(k): v for k, v in self.rp.by_status.items()},
+                "by_path": {p: {str(s): n for s, n in c.items()} for p, c in self.rp.by_path.items()},
+                "max_inflight_by_host": dict(self.rp.max_inflight)})
 
-    async def reset_endpoint(request: Request) -> Response:
-        rp.reset()
+    async def reset_endpoint(self, request: Request) -> Response:
+        self.rp.reset()
         return JSONResponse({"ok": True})
 
-    async def site_endpoint(request: Request) -> Response:
+    async def site_endpoint(self, request: Request) -> Response:
         host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
         site = HOST_TO_SITE.get(host)
         if site is None:
@@ -252,24 +255,24 @@ def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], fl
                             status_code=404, media_type="text/plain")
         path = request.url.path
         path_qs = path + (f"?{request.url.query}" if request.url.query else "")
-        with rp.lock:
-            rp.attempts[host + path_qs] += 1
-            attempt = rp.attempts[host + path_qs]
-            rp.inflight[host] += 1
-            rp.max_inflight[host] = max(rp.max_inflight[host], rp.inflight[host])
+        with self.rp.lock:
+            self.rp.attempts[host + path_qs] += 1
+            attempt = self.rp.attempts[host + path_qs]
+            self.rp.inflight[host] += 1
+            self.rp.max_inflight[host] = max(self.rp.max_inflight[host], self.rp.inflight[host])
         try:
-            resp = await _respond(request, site, host, path, path_qs, attempt)
+            resp = await self._respond(request, site, host, path, path_qs, attempt)
         finally:
-            with rp.lock:
-                rp.inflight[host] -= 1
-        with rp.lock:
-            rp.by_path[path_qs][resp.status_code] += 1
-            rp.by_host[host] += 1
-            rp.by_status[resp.status_code] += 1
+            with self.rp.lock:
+                self.rp.inflight[host] -= 1
+        with self.rp.lock:
+            self.rp.by_path[path_qs][resp.status_code] += 1
+            self.rp.by_host[host] += 1
+            self.rp.by_status[resp.status_code] += 1
         return resp
 
-    async def _respond(request, site, host, path, path_qs, attempt) -> Response:
-        k = rp.knobs
+    async def _respond(self, request, site, host, path, path_qs, attempt) -> Response:
+        k = self.rp.knobs
         fault = None
         if attempt <= k.fault_attempts and (not k.fault_paths or any(re.match(p, path_qs) for p in k.fault_paths)):
             for kind, rate in (("429", k.fault_rate_429), ("500", k.fault_rate_500),
@@ -286,7 +289,7 @@ def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], fl
             return Response("Internal Server Error\n", status_code=500, media_type="text/plain")
         if fault == "slow":
             await asyncio.sleep(k.slow_s)
-        resp = _route(request, site, path)
+        resp = self._route(request, site, path)
         if fault == "truncate" and resp.status_code == 200 and resp.body:
             if k.truncate_mode == "html":
                 return Response(resp.body[: len(resp.body) // 2], media_type=resp.media_type)
@@ -297,27 +300,27 @@ def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], fl
             return content_fault(fault, resp, host + path_qs)
         return resp
 
-    def _route(request: Request, site: str, path: str) -> Response:
+    def _route(self, request: Request, site: str, path: str) -> Response:
         mod = SITE_MODULES[site]
-        k = rp.knobs
+        k = self.rp.knobs
         if path == "/robots.txt":
             maps = [mod.BASE + mod.SITEMAP_INDEX] + ([mod.BASE + reuters.NEWS_SITEMAP] if site == "reuters" else [])
             return Response(robots(mod.DISALLOW, k.crawl_delay, maps), media_type="text/plain; charset=utf-8")
         if path.rstrip("/") == mod.SITEMAP_INDEX.split("?")[0].rstrip("/"):
             entries = []
-            for y, m in rp.months(site):
-                entries.append((mod.BASE + mod.month_sitemap_path(y, m), rp.month_lastmod(site, y, m)))
+            for y, m in self.rp.months(site):
+                entries.append((mod.BASE + mod.month_sitemap_path(y, m), self.rp.month_lastmod(site, y, m)))
             return Response(sitemap_index(entries), media_type=XML)
         mm = (_AM_MONTH if site == "almayadeen" else _RT_MONTH).match(path)
         if mm:
-            rows = rp.month_urls(site, int(mm.group(1)), int(mm.group(2)))
-            return Response(urlset(rows), media_type=XML) if rows else _not_found(path)
+            rows = self.rp.month_urls(site, int(mm.group(1)), int(mm.group(2)))
+            return Response(urlset(rows), media_type=XML) if rows else self._not_found(path)
         if site == "reuters" and path.rstrip("/") == reuters.NEWS_SITEMAP.split("?")[0].rstrip("/"):
-            since = corpus.end_dt - RECENT_WINDOW
-            items = [t for i in corpus.recent_indices(site, since) for t, _ in rp._links(site, i, "news")]
+            since = self.corpus.end_dt - RECENT_WINDOW
+            items = [t for i in self.corpus.recent_indices(site, since) for t, _ in self.rp._links(site, i, "news")]
             return Response(news_sitemap(items[::-1], "Reuters"), media_type=XML)
         if path.rstrip("/") == mod.RSS.split("?")[0].rstrip("/"):
-            links, _ = rp.newest(site, "", 1, "rss")
+            links, _ = self.rp.newest(site, "", 1, "rss")
             name = "Al Mayadeen English" if site == "almayadeen" else "Reuters"
             return Response(rss(name, mod.BASE + "/", f"Latest news from {name}", links),
                             media_type="application/rss+xml; charset=utf-8")
@@ -328,38 +331,38 @@ def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], fl
                 page = max(1, int(request.query_params.get("page", "1")))
             except ValueError:
                 page = 1
-            links, more = rp.newest(site, clean, page, "home" if not clean else "section")
+            links, more = self.rp.newest(site, clean, page, "home" if not clean else "section")
             heading = "Home" if not clean else clean.split("/")[-1].replace("-", " ").title()
             nxt = f"{path}?page={page + 1}" if more else None
-            html = mod.render_listing(heading, links, rp.ticker(site), nxt).encode()
+            html = mod.render_listing(heading, links, self.rp.ticker(site), nxt).encode()
             # Listing ETags come from the whole page, so they change with the BREAKING ticker.
-            return _conditional(request, html, '"' + hashlib.sha1(html).hexdigest()[:20] + '"', None)
+            return self._conditional(request, html, '"' + hashlib.sha1(html).hexdigest()[:20] + '"', None)
         amp = path.startswith("/amp/")
-        hit = corpus.locate(f"https://{HOSTS[site]}{path[4:] if amp else path}")
-        if hit and (hit[2] == "canonical" or rp.duplicated(hit[0], hit[1])):
-            return _article(request, *hit, amp=amp)
-        cap = rp.captured.get(path.rstrip("/")) if site == "reuters" else None
+        hit = self.corpus.locate(f"https://{HOSTS[site]}{path[4:] if amp else path}")
+        if hit and (hit[2] == "canonical" or self.rp.duplicated(hit[0], hit[1])):
+            return self._article(request, *hit, amp=amp)
+        cap = self.rp.captured.get(path.rstrip("/")) if site == "reuters" else None
         if cap is not None:
             return Response(cap.path.read_bytes(), media_type=HTML)
-        return _not_found(path)
+        return self._not_found(path)
 
-    def _article(request: Request, site: str, i: int, variant: str, amp: bool) -> Response:
-        a = rp._served(site, i, variant, count=True)
+    def _article(self, request: Request, site: str, i: int, variant: str, amp: bool) -> Response:
+        a = self.rp._served(site, i, variant, count=True)
         truth = json.dumps(a.to_json(), sort_keys=True, ensure_ascii=False)
         # Strong ETag keyed on the article (content + revision + template), never on the ticker.
-        etag = '"' + hashlib.sha1(f"{truth}|{rp.knobs.redesign}|{amp}".encode()).hexdigest()[:24] + '"'
+        etag = '"' + hashlib.sha1(f"{truth}|{self.rp.knobs.redesign}|{amp}".encode()).hexdigest()[:24] + '"'
         lm = a.modified
-        cond = _check(request, etag, lm)
+        cond = self._check(request, etag, lm)
         if cond:
             return cond
-        n = corpus.per_site
-        most_read = [rp.teaser(site, j) for j in range(n - 1, n - 5, -1) if j != i][:4]
-        read_next = [rp.teaser(site, j) for j in range(i - 1, i - 5, -1) if j >= 0]
-        html = SITE_MODULES[site].render_article(a, rp.ticker(site), most_read, read_next,
-                                                 redesign=rp.knobs.redesign, amp=amp).encode()
+        n = self.corpus.per_site
+        most_read = [self.rp.teaser(site, j) for j in range(n - 1, n - 5, -1) if j != i][:4]
+        read_next = [self.rp.teaser(site, j) for j in range(i - 1, i - 5, -1) if j >= 0]
+        html = SITE_MODULES[site].render_article(a, self.rp.ticker(site), most_read, read_next,
+                                                 redesign=self.rp.knobs.redesign, amp=amp).encode()
         return Response(html, media_type=HTML, headers={"ETag": etag, "Last-Modified": _http_date(lm)})
 
-    def _check(request: Request, etag: str, lm: datetime | None) -> Response | None:
+    def _check(self, request: Request, etag: str, lm: datetime | None) -> Response | None:
         """304 per RFC 9110: If-None-Match wins; If-Modified-Since only when it is absent."""
         headers = {"ETag": etag} | ({"Last-Modified": _http_date(lm)} if lm else {})
         inm = request.headers.get("if-none-match")
@@ -376,18 +379,22 @@ def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], fl
                 return Response(status_code=304, headers=headers)
         return None
 
-    def _conditional(request: Request, body: bytes, etag: str, lm: datetime | None) -> Response:
-        return _check(request, etag, lm) or Response(body, media_type=HTML, headers={"ETag": etag})
+    def _conditional(self, request: Request, body: bytes, etag: str, lm: datetime | None) -> Response:
+        return self._check(request, etag, lm) or Response(body, media_type=HTML, headers={"ETag": etag})
 
-    def _not_found(path: str) -> Response:
+    def _not_found(self, path: str) -> Response:
         return Response(f"replay: no page at {path}\n", status_code=404, media_type="text/plain")
 
+
+def build_app(corpus: Corpus, knobs: Knobs | None = None, clock: Callable[[], float] = time.time) -> Starlette:
+    rp = Replay(corpus, knobs or Knobs(), clock)
+    h = _Handlers(rp, corpus)
     routes = [
-        Route("/__replay__/knobs", knobs_endpoint, methods=["GET", "POST"]),
-        Route("/__replay__/truth", truth_endpoint, methods=["GET"]),
-        Route("/__replay__/stats", stats_endpoint, methods=["GET"]),
-        Route("/__replay__/reset", reset_endpoint, methods=["POST"]),
-        Route("/{path:path}", site_endpoint, methods=["GET", "HEAD"]),
+        Route("/__replay__/knobs", h.knobs_endpoint, methods=["GET", "POST"]),
+        Route("/__replay__/truth", h.truth_endpoint, methods=["GET"]),
+        Route("/__replay__/stats", h.stats_endpoint, methods=["GET"]),
+        Route("/__replay__/reset", h.reset_endpoint, methods=["POST"]),
+        Route("/{path:path}", h.site_endpoint, methods=["GET", "HEAD"]),
     ]
     app = Starlette(routes=routes)
     app.state.replay = rp

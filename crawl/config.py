@@ -145,7 +145,18 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML ({e}); fix the syntax at that line") from None
+    if source == DEFAULT_CONFIG:
+        raw = _with_every_site(raw)
     return parse_config(raw, source)
+
+
+def _with_every_site(raw: dict[str, Any]) -> dict[str, Any]:
+    """The embedded default crawls every defined site (sites/*.py): a new site module is crawled
+    without a line here; its [sites.NAME] table in crawl/sites.toml only overrides settings."""
+    tables = dict(raw.get("sites") or {})
+    for name in site_registry.names():
+        tables.setdefault(name, {})
+    return {**raw, "sites": tables}
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
@@ -211,7 +222,7 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
         max_archive_pages=body.get("max_archive_pages", 200),
         force_https=force_https,
     )
-    _check_site_urls(site, source, where)
+    _check_site_urls(site, source, where, defined is not None)
     if not (site.start_pages or site.feeds or site.sitemaps):
         raise ConfigError(f"{source}: {where} has no start_pages, feeds or sitemaps; give at least one")
     try:
@@ -268,7 +279,7 @@ def _check_custom_site(site: SiteConfig, source: str, where: str) -> None:
                           f"extractor = 'generic'")
 
 
-def _check_site_urls(site: SiteConfig, source: str, where: str) -> None:
+def _check_site_urls(site: SiteConfig, source: str, where: str, defined: bool) -> None:
     """Every configured URL is http(s), on the site's domains, and archive listings page."""
     for key in ("start_pages", "feeds", "sitemaps", "archive_pages"):
         for url in getattr(site, key):
@@ -281,8 +292,9 @@ def _check_site_urls(site: SiteConfig, source: str, where: str) -> None:
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigError(f"{source}: {where} {key} entry {url!r} is not an http(s) URL")
             if not site.owns(fetched):
+                fix = "use a URL on those domains or remove it" if defined else "add its host to domains or remove it"
                 raise ConfigError(f"{source}: {where} {key} entry {url!r} is outside the site's domains "
-                                  f"{list(site.domains)}; add its host to domains or remove it")
+                                  f"{list(site.domains)}; {fix}")
 
 
 def every_seconds(schedule: str) -> int | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import Site, SiteError
+from .base import SHARED_EXTRACTOR, Site, SiteError
 from .url_rules import SiteRules
 
 _NOT_SITES = {"base", "url_rules"}
@@ -30,6 +30,10 @@ def _discover() -> dict[str, Site]:
         if not isinstance(site, Site) or site.name != info.name:
             raise SiteError(f"sites/{info.name}.py must define SITE = Site(name={info.name!r}, ...); "
                             f"a module of the sites package is a site definition")
+        shares = next((o for o in found.values() if o.extractor == site.extractor != SHARED_EXTRACTOR), None)
+        if shares is not None:
+            raise SiteError(f"sites {shares.name!r} and {site.name!r} both name extractor {site.extractor!r}; an "
+                            f"extractor serves its own site's domains: give {site.name!r} its own or 'generic'")
         for d in site.domains:
             if d in owner:
                 raise SiteError(f"domain {d!r} is listed by sites {owner[d]!r} and {site.name!r}; "
@@ -71,8 +75,11 @@ def for_host(host: str) -> Site | None:
 
 
 def for_extractor(extractor_name: str) -> Site | None:
-    """The Site whose extractor is registered as ``extractor_name``, or None (e.g. ``generic``)."""
+    """The Site whose own extractor is registered as ``extractor_name``; None for an extractor no
+    Site owns, and for the shared ``generic`` one (any site may use it)."""
+    if extractor_name == SHARED_EXTRACTOR:
+        return None
     return next((s for s in _SITES.values() if s.extractor == extractor_name), None)
 
 
-__all__ = ["Site", "SiteError", "SiteRules", "get", "find", "all", "names", "for_host", "for_extractor"]
+__all__ = ["SHARED_EXTRACTOR", "Site", "SiteError", "SiteRules", "get", "find", "all", "names", "for_host", "for_extractor"]

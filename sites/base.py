@@ -16,6 +16,11 @@ from newsarchive.errors import NewsarchiveError
 from .url_rules import SiteRules
 
 
+# The extractor every site may use (content scoring, owns no domain): a Site naming it has no
+# extractor of its own, so it is nobody's to check against a Site.
+SHARED_EXTRACTOR = "generic"
+
+
 class SiteError(NewsarchiveError, ValueError):
     """A site definition that contradicts itself, or a site that is not defined."""
 
@@ -25,7 +30,8 @@ class Site:
     """One news site, in the manner of Fundus's ``Publisher``.
 
     ``extractor`` is the name the site's extractor registers under (``extractors/<name>.py``):
-    a name, not the class, because the extractor reads its domains from this Site.
+    a name, not the class, because the extractor reads its domains from this Site. A site without
+    an extractor of its own names ``"generic"``.
     The config fields (``start_pages`` ... ``politeness``) are the defaults a ``[sites.<name>]``
     table of the TOML config starts from; the TOML may override any of them.
     """

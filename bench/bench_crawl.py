@@ -135,10 +135,14 @@ class ReplayProcess:
 
 
 def _bench_config(concurrency: int) -> str:
-    """The embedded config with politeness off (no delay, high per-host concurrency)."""
+    """The embedded config with politeness off (no delay, high per-host concurrency): a politeness
+    override under each site's table (TOML refuses a second one, so this cannot silently miss)."""
     from importlib import resources
+
+    import sites
     text = resources.files("crawl").joinpath("sites.toml").read_text("utf-8")
-    return text.replace("concurrency_per_host = 2", f"concurrency_per_host = {concurrency}")
+    return text + "".join(f"\n[sites.{name}.politeness]\nconcurrency_per_host = {concurrency}\n"
+                          for name in sites.names())   # the embedded default crawls every Site
 
 
 if __name__ == "__main__":

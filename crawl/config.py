@@ -1,6 +1,9 @@
 """Site configuration: one TOML file, validated into frozen dataclasses.
 
-Errors name the file, the site and the setting, and say how to fix it.
+A ``[sites.NAME]`` table whose NAME is a defined site (sites/NAME.py) starts from that Site's
+defaults and may override any setting, but only with domains the Site knows and with its own
+extractor or ``generic``. Any other NAME is a custom site: it lists its own domains and uses the
+generic extractor. Errors name the file, the site and the setting, and say how to fix it.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import sites as site_registry
 from newsarchive.errors import NewsarchiveError
 
 DEFAULT_CONFIG = "sites.toml (embedded default)"
@@ -141,7 +145,18 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML ({e}); fix the syntax at that line") from None
+    if source == DEFAULT_CONFIG:
+        raw = _with_every_site(raw)
     return parse_config(raw, source)
+
+
+def _with_every_site(raw: dict[str, Any]) -> dict[str, Any]:
+    """The embedded default crawls every defined site (sites/*.py): a new site module is crawled
+    without a line here; its [sites.NAME] table in crawl/sites.toml only overrides settings."""
+    tables = dict(raw.get("sites") or {})
+    for name in site_registry.names():
+        tables.setdefault(name, {})
+    return {**raw, "sites": tables}
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
@@ -171,6 +186,9 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
     if not isinstance(body, dict):
         raise ConfigError(f"{source}: {where} must be a table")
     _check_keys(body, _SITE_KEYS, source, where)
+    defined = site_registry.find(name)
+    if defined is not None:
+        body = _over_site_defaults(defined, body, source, where)
     for key in ("domains", "extractor"):
         if key not in body:
             raise ConfigError(f"{source}: {where} is missing {key!r}; add e.g. "
@@ -204,18 +222,7 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
         max_archive_pages=body.get("max_archive_pages", 200),
         force_https=force_https,
     )
-    for key in ("start_pages", "feeds", "sitemaps", "archive_pages"):
-        for url in getattr(site, key):
-            if key == "archive_pages" and PAGE not in url:
-                raise ConfigError(f"{source}: {where} archive_pages entry {url!r} has no {PAGE} placeholder; "
-                                  f"put {PAGE} where the page number goes, e.g. 'https://{domains[0]}/news?page={PAGE}'")
-            fetched = url.replace(PAGE, "1")   # check the URL that will be fetched, not the template
-            parts = urlsplit(fetched)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError(f"{source}: {where} {key} entry {url!r} is not an http(s) URL")
-            if not site.owns(fetched):
-                raise ConfigError(f"{source}: {where} {key} entry {url!r} is outside the site's domains "
-                                  f"{list(domains)}; add its host to domains or remove it")
+    _check_site_urls(site, source, where, defined is not None)
     if not (site.start_pages or site.feeds or site.sitemaps):
         raise ConfigError(f"{source}: {where} has no start_pages, feeds or sitemaps; give at least one")
     try:
@@ -232,7 +239,62 @@ def _parse_site(name: str, body: Any, source: str) -> SiteConfig:
     if site.extractor not in registry.names():
         raise ConfigError(f"{source}: {where} extractor {site.extractor!r} is unknown; "
                           f"known extractors: {', '.join(registry.names())}")
+    if defined is None:
+        _check_custom_site(site, source, where)
     return site
+
+
+def _over_site_defaults(defined: site_registry.Site, body: dict, source: str, where: str) -> dict:
+    """The TOML table laid over the Site's defaults, after refusing what the Site cannot serve:
+    a domain its extractor and URL rules do not know, or another site's extractor."""
+    if "domains" in body:
+        for d in _str_list(body, "domains", source, where):
+            if d not in defined.domains:
+                raise ConfigError(
+                    f"{source}: {where} domain {d!r} is not a domain of site {defined.name!r}, whose extractor "
+                    f"and URL rules know only {list(defined.domains)} ({defined.module_file}); remove it, or "
+                    f"add it to the Site's domains if it serves the same pages")
+    extractor = body.get("extractor", defined.extractor)
+    if extractor not in (defined.extractor, "generic"):
+        raise ConfigError(f"{source}: {where} extractor {extractor!r} does not fit site {defined.name!r}; use "
+                          f"{defined.extractor!r} (its own, {defined.module_file}) or 'generic', or drop the setting")
+    merged = {**defined.config_defaults(), **body}
+    if isinstance(body.get("politeness"), dict):   # override politeness key by key
+        merged["politeness"] = {**defined.politeness, **body["politeness"]}
+    return merged
+
+
+def _check_custom_site(site: SiteConfig, source: str, where: str) -> None:
+    """A table that names no defined site may not borrow a defined site's domains or extractor:
+    both are written for that site's name (its URL rules are looked up by name)."""
+    for d in site.domains:
+        owner = site_registry.for_host(d)
+        if owner is not None:
+            raise ConfigError(f"{source}: {where} domain {d!r} belongs to site {owner.name!r} "
+                              f"({owner.module_file}); configure it under [sites.{owner.name}] instead")
+    owner = site_registry.for_extractor(site.extractor)
+    if owner is not None:
+        raise ConfigError(f"{source}: {where} extractor {site.extractor!r} is written for site {owner.name!r} "
+                          f"and knows only its domains; name the table [sites.{owner.name}] or use "
+                          f"extractor = 'generic'")
+
+
+def _check_site_urls(site: SiteConfig, source: str, where: str, defined: bool) -> None:
+    """Every configured URL is http(s), on the site's domains, and archive listings page."""
+    for key in ("start_pages", "feeds", "sitemaps", "archive_pages"):
+        for url in getattr(site, key):
+            if key == "archive_pages" and PAGE not in url:
+                raise ConfigError(f"{source}: {where} archive_pages entry {url!r} has no {PAGE} placeholder; "
+                                  f"put {PAGE} where the page number goes, e.g. "
+                                  f"'https://{site.domains[0]}/news?page={PAGE}'")
+            fetched = url.replace(PAGE, "1")   # check the URL that will be fetched, not the template
+            parts = urlsplit(fetched)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"{source}: {where} {key} entry {url!r} is not an http(s) URL")
+            if not site.owns(fetched):
+                fix = "use a URL on those domains or remove it" if defined else "add its host to domains or remove it"
+                raise ConfigError(f"{source}: {where} {key} entry {url!r} is outside the site's domains "
+                                  f"{list(site.domains)}; {fix}")
 
 
 def every_seconds(schedule: str) -> int | None:

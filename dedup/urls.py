@@ -3,8 +3,9 @@
 General rules come from w3lib (Scrapy's URL toolkit): ``canonicalize_url`` sorts
 the query, normalises percent-encoding and drops the fragment, and
 ``url_query_cleaner`` removes parameters by name. On top of that, per-site
-``SiteRules`` say which host is the real one, whether article paths end with a
-slash, and which extra parameters are noise. The same function serves every
+``SiteRules`` (declared by each ``Site``, sites/<name>.py) say which host is the
+real one, whether article paths end with a slash, and which extra parameters are
+noise. The same function serves every
 site; unknown sites get ``DEFAULT_RULES``.
 
 Order matters: host and AMP rewrites come before the query clean-up so that
@@ -15,10 +16,12 @@ point (``canonicalize(canonicalize(u)) == canonicalize(u)``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url, url_query_cleaner
+
+import sites
+from sites.url_rules import SiteRules  # re-exported: the rules are data, applied here
 
 # Click/campaign trackers seen on news links. Exact names; ``TRACKING_PREFIXES`` catches families.
 TRACKING_PARAMS = frozenset({
@@ -33,51 +36,14 @@ AMP_PARAMS = frozenset({"amp", "outputtype", "output"})
 _AMP_VALUES = {"", "1", "true", "amp"}
 
 
-@dataclass(frozen=True)
-class SiteRules:
-    """How one site spells its canonical URLs.
-
-    ``host``: the preferred host (``None``: keep the host, only dropping ``amp.``/``m.``).
-    ``domains``: hosts (and their subdomains) that belong to the site; any of them maps to ``host``.
-    ``trailing_slash``: ``True`` article paths end with '/', ``False`` they never do, ``None`` keep.
-    ``force_https``: rewrite ``http:`` to ``https:`` (every site we know serves https).
-    ``extra_params``: more query parameter names that never change the content.
-    ``drop_query``: the site's article URLs carry no meaningful query at all.
-    """
-    name: str = "default"
-    host: str | None = None
-    domains: tuple[str, ...] = ()
-    trailing_slash: bool | None = None
-    force_https: bool = True
-    extra_params: frozenset[str] = field(default_factory=frozenset)
-    drop_query: bool = False
-    # Path prefixes of an older URL generation whose slash convention differs: left as they are.
-    slash_exempt: tuple[str, ...] = ()
-
-    def owns(self, host: str) -> bool:
-        return any(host == d or host.endswith("." + d) for d in self.domains)
-
-
 DEFAULT_RULES = SiteRules()
-
-SITE_RULES = {
-    # Al Mayadeen article paths never end with '/'; listings paginate with ?page=N, so the query
-    # is kept apart from trackers.
-    "almayadeen": SiteRules(name="almayadeen", host="english.almayadeen.net",
-                            domains=("english.almayadeen.net",), trailing_slash=False),
-    # Reuters article paths end with '/', the bare domain redirects to www, and its own share
-    # links add ``taid``/``rpc``.
-    "reuters": SiteRules(name="reuters", host="www.reuters.com", domains=("reuters.com",),
-                         trailing_slash=True, extra_params=frozenset({"taid", "rpc", "edition-redirect"}),
-                         # 2010s URLs (/article/us-...-idUSKBN1ZI0EH) have no trailing slash.
-                         slash_exempt=("/article/",)),
-}
 
 
 def rules_for(site_name: str) -> SiteRules:
-    """Rules of a configured site by name; ``DEFAULT_RULES`` (named after it) for any other site."""
-    rules = SITE_RULES.get(site_name)
-    return rules if rules is not None else SiteRules(name=site_name)
+    """Rules of a site by name: its ``Site``'s (sites/<name>.py); ``DEFAULT_RULES`` named after
+    it for any other site (a custom site of the config)."""
+    site = sites.find(site_name)
+    return site.url_rules if site is not None else SiteRules(name=site_name)
 
 
 _AMP_PATH = re.compile(r"^/amp(?=/)|/amp/?$|\.amp$")

@@ -11,14 +11,28 @@ Every extractor's ``parse`` first bounds the page (``extractors.limits``: nestin
 """
 from __future__ import annotations
 
+import importlib
+
+import sites
+
 from . import limits
 from .base import Article, Extractor, Image
 from .registry import Registry, RegistryError
 
 registry = Registry()
 
-# Importing the site modules registers their extractors.
-from . import almayadeen, generic, reuters  # noqa: E402
+# Importing an extractor module registers its extractor. A Site (sites/<name>.py) names its
+# extractor, which lives in extractors/<that name>.py: importing it here is what registers it.
+from . import generic  # noqa: E402
+
+for _site in sites.all():
+    if _site.extractor not in registry.names():
+        importlib.import_module(f"{__name__}.{_site.extractor}")
+    if _site.extractor not in registry.names():
+        raise RegistryError(f"site {_site.name!r} ({_site.module_file}) names extractor {_site.extractor!r}, but "
+                            f"extractors/{_site.extractor}.py registers no extractor of that name; "
+                            f"end that module with registry.register(YourExtractor())")
+del _site
 
 GENERIC = registry.get("generic")
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, urlsplit
 
+from sites.almayadeen import SITE
+
 from . import registry
 from .base import Article, Extractor, Image
 from .dates import BEIRUT, parse_datetime, parse_local
 from .text import Page, dedupe, first, ld_people, loads_lenient, node_text, norm, split_list, strip_by
 
-HOST = "english.almayadeen.net"
+HOST = SITE.url_rules.host   # sites/almayadeen.py: the one place the host is written
 _ARTICLE_SECTIONS = frozenset({"opinion", "analysis", "blog", "features"})
 _VIDEO_SECTIONS = frozenset({"newsfeed", "video-features", "explainers", "tv", "digital-series"})
 _NOT_SLUGS = frozenset({"", "index", "all", "latest", "page", "rss", "search"})
@@ -31,8 +33,8 @@ def _section_from_url(url: str) -> str | None:
 
 
 class AlMayadeenExtractor(Extractor):
-    name = "almayadeen"
-    domains = (HOST,)
+    name = SITE.extractor
+    domains = SITE.domains
     version = "2"
 
     def is_article_url(self, url: str) -> bool:

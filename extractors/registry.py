@@ -1,8 +1,10 @@
-"""Registry of extractors by domain. Duplicate names or domains are refused."""
+"""Registry of extractors by domain. Duplicate names or domains are refused, and so is a site
+extractor whose domains are not its Site's (sites/<name>.py is where domains are written)."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import sites
 from newsarchive.errors import NewsarchiveError
 
 from .base import Extractor
@@ -21,6 +23,11 @@ class Registry:
         name = extractor.name
         if name in self._by_name:
             raise RegistryError(f"extractor name {name!r} is already registered; pick another name")
+        site = sites.for_extractor(name)
+        if site is not None and tuple(extractor.domains) != site.domains:
+            raise RegistryError(f"extractor {name!r} serves domains {list(extractor.domains)} but its site "
+                                f"{site.name!r} lists {list(site.domains)}; set domains = SITE.domains "
+                                f"(from {site.module_file}) in the extractor class")
         for domain in extractor.domains:
             domain = domain.lower()
             owner = self._by_domain.get(domain)
@@ -50,6 +57,10 @@ class Registry:
                 return self._by_domain[host]
             _, _, host = host.partition(".")
         return None
+
+    def for_site(self, site_name: str) -> Extractor:
+        """The extractor of the Site named ``site_name`` (sites/<name>.py)."""
+        return self.get(sites.get(site_name).extractor)
 
     def names(self) -> list[str]:
         return sorted(self._by_name)

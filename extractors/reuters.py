@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborNode
 
+from sites.reuters import SITE
+
 from . import registry
 from .base import Article, Extractor, Image
 from .dates import parse_datetime
@@ -87,8 +89,8 @@ def dateline_of(text: str) -> str | None:
 
 
 class ReutersExtractor(Extractor):
-    name = "reuters"
-    domains = ("www.reuters.com", "reuters.com")
+    name = SITE.extractor
+    domains = SITE.domains   # sites/reuters.py: the one place the domains are written
     version = "2"
 
     def is_article_url(self, url: str) -> bool:

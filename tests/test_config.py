@@ -187,3 +187,67 @@ def test_cli_delay_must_be_finite_seconds(value):
     assert result.exit_code == 2
     assert "--delay" in result.output and "e.g. --delay 0.5" in result.output
     assert "Traceback" not in result.output
+
+
+# -- issue 15: a [sites.NAME] table of a defined Site (sites/NAME.py) starts from its defaults --
+
+def test_a_site_table_takes_the_sites_defaults_and_overrides_key_by_key(tmp_path):
+    import sites
+    f = tmp_path / "c.toml"
+    f.write_text('[sites.reuters]\nschedule = "*/20 * * * *"\n[sites.reuters.politeness]\ndelay_s = 2.5\n')
+    rt, site = load_config(f).site("reuters"), sites.get("reuters")
+    assert rt.schedule == "*/20 * * * *" and rt.politeness.delay_s == 2.5
+    assert rt.politeness.concurrency_per_host == site.politeness["concurrency_per_host"]
+    assert (rt.domains, rt.extractor, rt.sitemaps, rt.timezone) == (site.domains, site.extractor, site.sitemaps,
+                                                                     site.timezone)
+    narrowed = parse_config({"sites": {"reuters": {"domains": ["www.reuters.com"], "extractor": "generic"}}}, "my.toml")
+    assert narrowed.site("reuters").domains == ("www.reuters.com",)
+    assert narrowed.site("reuters").extractor == "generic"
+
+
+@pytest.mark.parametrize("name, body, message", [
+    ("reuters", {"domains": ["www.reuters.com", "evil.example"]},
+     "my.toml: [sites.reuters] domain 'evil.example' is not a domain of site 'reuters', whose extractor and URL "
+     "rules know only ['www.reuters.com', 'reuters.com'] (sites/reuters.py); remove it, or add it to the Site's "
+     "domains if it serves the same pages"),
+    ("almayadeen", {"extractor": "reuters"},
+     "my.toml: [sites.almayadeen] extractor 'reuters' does not fit site 'almayadeen'; use 'almayadeen' (its own, "
+     "sites/almayadeen.py) or 'generic', or drop the setting"),
+    ("mirror", {"domains": ["reuters.com"], "extractor": "generic", "start_pages": ["https://reuters.com/"]},
+     "my.toml: [sites.mirror] domain 'reuters.com' belongs to site 'reuters' (sites/reuters.py); configure it "
+     "under [sites.reuters] instead"),
+    ("ex", {"domains": ["news.example"], "extractor": "reuters", "start_pages": ["https://news.example/"]},
+     "my.toml: [sites.ex] extractor 'reuters' is written for site 'reuters' and knows only its domains; name the "
+     "table [sites.reuters] or use extractor = 'generic'"),
+    ("reuters", {"start_pages": ["https://news.example/"]},
+     "my.toml: [sites.reuters] start_pages entry 'https://news.example/' is outside the site's domains "
+     "['www.reuters.com', 'reuters.com']; use a URL on those domains or remove it"),
+])
+def test_a_site_table_is_validated_against_its_site(name, body, message):
+    with pytest.raises(ConfigError) as e:
+        parse_config({"sites": {name: body}}, "my.toml")
+    assert str(e.value) == message
+
+
+def test_the_embedded_default_crawls_every_defined_site_and_a_file_only_its_own(tmp_path, monkeypatch):
+    """A new site module is crawled by the embedded default without a line in crawl/sites.toml."""
+    import sites
+    from sites import Site
+    new = Site(name="example", domains=("news.example",), extractor="generic", url_rules=sites.SiteRules(
+        host="news.example", trailing_slash=False), start_pages=("https://news.example/",), timezone="Asia/Tokyo")
+    monkeypatch.setitem(sites._SITES, "example", new)
+    monkeypatch.delenv("NEWSARCHIVE_CONFIG", raising=False)
+    cfg = load_config()
+    assert list(cfg.sites) == ["almayadeen", "reuters", "example"]
+    ex = cfg.site("example")
+    assert (ex.domains, ex.extractor, ex.start_pages, ex.timezone) == (new.domains, "generic", new.start_pages,
+                                                                        "Asia/Tokyo")
+    from dedup.urls import canonicalize, rules_for
+    assert canonicalize("http://news.example/a/b/?utm_source=x", site_rules=rules_for("example")) \
+        == "https://news.example/a/b"
+    own = tmp_path / "own.toml"
+    own.write_text("[sites.reuters]\n")
+    assert list(load_config(own).sites) == ["reuters"]
+    with pytest.raises(ConfigError, match=r"\[sites.mirror\] domain 'news.example' belongs to site 'example'"):
+        parse_config({"sites": {"mirror": {"domains": ["news.example"], "extractor": "generic",
+                                           "feeds": ["https://news.example/rss"]}}}, "my.toml")

@@ -33,12 +33,13 @@ NEWSARCHIVE = str(BIN / "newsarchive")
 
 
 def config_with(tmp: Path, schedules: dict[str, str]) -> Path:
-    """The embedded config with other schedules (the only change)."""
+    """The embedded config with other schedules (the only change: an override under each
+    site's table; the other settings come from its Site, sites/<name>.py)."""
     text = EMBEDDED.read_text()
     for site, sched in schedules.items():
-        head = text.index(f"[sites.{site}]")
-        m = re.compile(r'schedule = "[^"]*"').search(text, head)
-        text = text[:m.start()] + f'schedule = "{sched}"' + text[m.end():]
+        head = text.index(f"\n[sites.{site}]\n") + 1   # the table, not the comment's example
+        eol = text.index("\n", head) + 1
+        text = text[:eol] + f'schedule = "{sched}"\n' + text[eol:]
     path = tmp / "sites.toml"
     path.write_text(text)
     return path

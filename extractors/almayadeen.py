@@ -91,33 +91,11 @@ class AlMayadeenExtractor(Extractor):
             if title:
                 quality.append("meta:markup")
 
-        # --- authors / source ---------------------------------------------
-        authors = dedupe(strip_by(node_text(li)) for li in art.css("ul.article-meta li.author"))
-        if not authors:
-            authors = [strip_by(a) for a in [norm(tw.get("author")) or classes.get("author")] if a]
-        if not authors:
-            authors = ld_people(ld.get("author"))
-        if not authors:
-            a = page.meta_first("author")
-            authors = [strip_by(a)] if a else []
+        authors = _authors(page, art, tw, classes, ld)
         src = art.css_first("ul.article-meta li.source")
         source = _SOURCE.sub("", node_text(src)) or None if src is not None else None
 
-        # --- dates --------------------------------------------------------
-        published = first(parse_datetime(tw.get("published_time")),
-                          parse_datetime(page.meta.get("article:published_time")),
-                          parse_datetime(ld.get("datePublished")))
-        modified = first(parse_datetime(tw.get("last_updated")),
-                         parse_datetime(page.meta.get("article:modified_time")),
-                         parse_datetime(ld.get("dateModified")))
-        if published is None:
-            t = art.css_first("ul.article-meta li.date time") or art.css_first("time")
-            if t is not None:
-                published = first(parse_datetime(t.attributes.get("datetime"), BEIRUT),
-                                  parse_local(node_text(t), ("%d %b %Y %H:%M", "%d %B %Y %H:%M",
-                                                             "%d %b %Y"), BEIRUT))
-                if published is not None and "meta:markup" not in quality:
-                    quality.append("meta:markup")
+        published, modified = _dates(page, art, tw, ld, quality)
 
         # --- summary, section, tags, language -----------------------------
         summary = node_text(art.css_first("p.lg_para.summary")) or first(
@@ -129,35 +107,8 @@ class AlMayadeenExtractor(Extractor):
             tags = split_list(tw.get("keywords") or page.meta.get("keywords"), ",")
         language = first(norm(tw.get("lang")).lower() or None, page.lang())
 
-        # --- images -------------------------------------------------------
-        images = []
-        for fig in art.css("figure"):
-            img = fig.css_first("img")
-            src_ = page.abs(img.attributes.get("src") or img.attributes.get("data-src")) if img else None
-            if src_:
-                images.append(Image(src_, node_text(fig.css_first("figcaption")) or
-                                    norm(img.attributes.get("alt")) or None))
-        if not images:
-            og = page.meta_first("og:image") or norm(tw.get("thumbnail"))
-            if og:
-                images.append(Image(page.abs(og)))
-
-        # --- body ---------------------------------------------------------
-        paras: list[str] = []
-        related: list[str] = []
-        content = art.css_first("div.p-content")
-        if content is not None:
-            for child in content.iter():
-                tag = child.tag
-                if tag in ("p", "h2", "h3", "h4"):
-                    t = node_text(child)
-                    if t:
-                        paras.append(t)
-                elif tag == "div" and "related-news" in (child.attributes.get("class") or ""):
-                    for a in child.css("a[href]"):
-                        href = page.abs(a.attributes.get("href"))
-                        if href:
-                            related.append(href)
+        images = _images(page, art, tw)
+        paras, related = _body(page, art)
         ticker = [t for t in (node_text(li) for li in tree.css("div.breaking-news li")) if t]
 
         article = Article(
@@ -174,6 +125,74 @@ class AlMayadeenExtractor(Extractor):
             if not value:
                 article.quality.append(f"missing:{field}")
         return article
+
+
+def _authors(page: Page, art, tw: dict, classes: dict, ld: dict) -> list[str]:
+    """The byline, else tawsiyat metadata, else JSON-LD, else the author meta tag."""
+    authors = dedupe(strip_by(node_text(li)) for li in art.css("ul.article-meta li.author"))
+    if not authors:
+        authors = [strip_by(a) for a in [norm(tw.get("author")) or classes.get("author")] if a]
+    if not authors:
+        authors = ld_people(ld.get("author"))
+    if not authors:
+        a = page.meta_first("author")
+        authors = [strip_by(a)] if a else []
+    return authors
+
+
+def _dates(page: Page, art, tw: dict, ld: dict, quality: list[str]):
+    """(published, modified): metadata first; the page's own (Beirut) time when none says."""
+    published = first(parse_datetime(tw.get("published_time")),
+                      parse_datetime(page.meta.get("article:published_time")),
+                      parse_datetime(ld.get("datePublished")))
+    modified = first(parse_datetime(tw.get("last_updated")),
+                     parse_datetime(page.meta.get("article:modified_time")),
+                     parse_datetime(ld.get("dateModified")))
+    if published is None:
+        t = art.css_first("ul.article-meta li.date time") or art.css_first("time")
+        if t is not None:
+            published = first(parse_datetime(t.attributes.get("datetime"), BEIRUT),
+                              parse_local(node_text(t), ("%d %b %Y %H:%M", "%d %B %Y %H:%M", "%d %b %Y"), BEIRUT))
+            if published is not None and "meta:markup" not in quality:
+                quality.append("meta:markup")
+    return published, modified
+
+
+def _images(page: Page, art, tw: dict) -> list[Image]:
+    """The article's figures, else its og:image / tawsiyat thumbnail."""
+    images = []
+    for fig in art.css("figure"):
+        img = fig.css_first("img")
+        src = page.abs(img.attributes.get("src") or img.attributes.get("data-src")) if img else None
+        if src:
+            images.append(Image(src, node_text(fig.css_first("figcaption")) or
+                                norm(img.attributes.get("alt")) or None))
+    if not images:
+        og = page.meta_first("og:image") or norm(tw.get("thumbnail"))
+        if og:
+            images.append(Image(page.abs(og)))
+    return images
+
+
+def _body(page: Page, art) -> tuple[list[str], list[str]]:
+    """(paragraphs and subheads, related-news URLs) of the article's content column."""
+    paras: list[str] = []
+    related: list[str] = []
+    content = art.css_first("div.p-content")
+    if content is None:
+        return paras, related
+    for child in content.iter():
+        tag = child.tag
+        if tag in ("p", "h2", "h3", "h4"):
+            t = node_text(child)
+            if t:
+                paras.append(t)
+        elif tag == "div" and "related-news" in (child.attributes.get("class") or ""):
+            for a in child.css("a[href]"):
+                href = page.abs(a.attributes.get("href"))
+                if href:
+                    related.append(href)
+    return paras, related
 
 
 def _fallback_body(article: Article, html: str, url: str) -> None:

@@ -129,21 +129,7 @@ class ReutersExtractor(Extractor):
             if title:
                 quality.append("meta:markup")
 
-        # --- authors ------------------------------------------------------
-        authors = ld_people(ld.get("author"))
-        if not authors:
-            a = page.meta_first("article:author", "og:article:author", "author",
-                                "analyticsattributes.author")
-            authors = split_list(a, ",;") if a else []
-        if not authors and layout is not None:
-            for sel in layout.byline:
-                names = [strip_by(node_text(n)) for n in tree.css(sel)]
-                authors = dedupe(x for n in names for x in re.split(r",\s*|\s+and\s+", n)
-                                 if x and len(x) < 80)
-                if authors:
-                    break
-            if authors:
-                quality.append("meta:markup")
+        authors = _authors(page, ld, layout, quality)
 
         # --- dates --------------------------------------------------------
         published = first(parse_datetime(ld.get("datePublished")),
@@ -160,60 +146,13 @@ class ReutersExtractor(Extractor):
             if published is not None:
                 quality.append("meta:markup")
 
-        # --- summary, section, tags ---------------------------------------
         summary = first(norm(ld.get("description")) or None,
                         page.meta_first("description", "og:description"))
-        section = page.meta_first("article:section", "og:article:section",
-                                  "analyticsattributes.topicsubchannel")
-        if not section:
-            parts = [p for p in urlsplit(url).path.split("/") if p]
-            section = parts[0].title() if len(parts) > 1 and parts[0] != "article" else None
-        tags: list[str] = []
-        if layout is not None and layout.tags:
-            tags = dedupe(node_text(n) for n in tree.css(layout.tags))
-        if not tags:
-            kw = meta.get("analyticsattributes.topicn2names") or meta.get("keywords") or ""
-            tags = [t for t in split_list(kw, ",") if not _CODE.match(t)]
+        section, tags = _section_and_tags(page, url, layout)
 
-        # --- body ---------------------------------------------------------
-        paras: list[str] = []
-        related: list[str] = []
-        credits: str | None = None
-        if layout is not None:
-            # Inline "More" links point at related stories: keep the URL, drop the text.
-            for more in tree.css('a[data-testid="MoreLink"]'):
-                href = page.abs(more.attributes.get("href"))
-                if href:
-                    related.append(href)
-                more.decompose()
-            # Selector groups come back grouped by selector, not in document
-            # order: walk the body column's children instead.
-            first_p = tree.css_first(layout.detect)
-            column = first_p.parent if first_p is not None else None
-            blocks = [n for n in column.iter() if n.css_matches(layout.paragraphs)] \
-                if column is not None else []
-            for n in blocks:
-                t = node_text(n)
-                if not t or _INTERSTITIAL.match(t):
-                    continue
-                if _CREDITS.match(t) and len(t) < 400:
-                    credits = credits or t.strip("()")
-                    continue
-                paras.append(t)
-            if credits is None:
-                c = tree.css_first(layout.credits)
-                credits = node_text(c).strip("() ") or None if c is not None else None
+        paras, related, credits = _body(page, layout) if layout is not None else ([], [], None)
         dateline = dateline_of(paras[0]) if paras else None
-
-        # --- images -------------------------------------------------------
-        images: list[Image] = []
-        img_url = first(ld_image(ld.get("image")), page.meta_first("og:image"),
-                        ld_image(ld.get("thumbnailUrl")))
-        if img_url:
-            cap = None
-            if layout is not None and layout.caption:
-                cap = _CAPTION_NOISE.sub("", node_text(tree.css_first(layout.caption))) or None
-            images.append(Image(page.abs(img_url), cap or page.meta_first("twitter:image:alt")))
+        images = _images(page, ld, layout)
 
         article = Article(
             url=page.canonical(), site=self.name, title=title, summary=summary,
@@ -240,6 +179,78 @@ class ReutersExtractor(Extractor):
             if not value:
                 quality.append(f"missing:{field}")
         return article
+
+
+def _section_and_tags(page: Page, url: str, layout) -> tuple[str | None, list[str]]:
+    section = page.meta_first("article:section", "og:article:section", "analyticsattributes.topicsubchannel")
+    if not section:
+        parts = [p for p in urlsplit(url).path.split("/") if p]
+        section = parts[0].title() if len(parts) > 1 and parts[0] != "article" else None
+    tags: list[str] = []
+    if layout is not None and layout.tags:
+        tags = dedupe(node_text(n) for n in page.tree.css(layout.tags))
+    if not tags:
+        kw = page.meta.get("analyticsattributes.topicn2names") or page.meta.get("keywords") or ""
+        tags = [t for t in split_list(kw, ",") if not _CODE.match(t)]
+    return section, tags
+
+
+def _authors(page: Page, ld: dict, layout, quality: list[str]) -> list[str]:
+    """JSON-LD, then meta tags, then the layout's byline selectors."""
+    authors = ld_people(ld.get("author"))
+    if not authors:
+        a = page.meta_first("article:author", "og:article:author", "author", "analyticsattributes.author")
+        authors = split_list(a, ",;") if a else []
+    if not authors and layout is not None:
+        for sel in layout.byline:
+            names = [strip_by(node_text(n)) for n in page.tree.css(sel)]
+            authors = dedupe(x for n in names for x in re.split(r",\s*|\s+and\s+", n) if x and len(x) < 80)
+            if authors:
+                break
+        if authors:
+            quality.append("meta:markup")
+    return authors
+
+
+def _body(page: Page, layout) -> tuple[list[str], list[str], str | None]:
+    """(paragraphs, related URLs, credits) of the layout's body column."""
+    tree = page.tree
+    paras: list[str] = []
+    related: list[str] = []
+    credits: str | None = None
+    # Inline "More" links point at related stories: keep the URL, drop the text.
+    for more in tree.css('a[data-testid="MoreLink"]'):
+        href = page.abs(more.attributes.get("href"))
+        if href:
+            related.append(href)
+        more.decompose()
+    # Selector groups come back grouped by selector, not in document
+    # order: walk the body column's children instead.
+    first_p = tree.css_first(layout.detect)
+    column = first_p.parent if first_p is not None else None
+    blocks = [n for n in column.iter() if n.css_matches(layout.paragraphs)] if column is not None else []
+    for n in blocks:
+        t = node_text(n)
+        if not t or _INTERSTITIAL.match(t):
+            continue
+        if _CREDITS.match(t) and len(t) < 400:
+            credits = credits or t.strip("()")
+            continue
+        paras.append(t)
+    if credits is None:
+        c = tree.css_first(layout.credits)
+        credits = node_text(c).strip("() ") or None if c is not None else None
+    return paras, related, credits
+
+
+def _images(page: Page, ld: dict, layout) -> list[Image]:
+    img_url = first(ld_image(ld.get("image")), page.meta_first("og:image"), ld_image(ld.get("thumbnailUrl")))
+    if not img_url:
+        return []
+    cap = None
+    if layout is not None and layout.caption:
+        cap = _CAPTION_NOISE.sub("", node_text(page.tree.css_first(layout.caption))) or None
+    return [Image(page.abs(img_url), cap or page.meta_first("twitter:image:alt"))]
 
 
 registry.register(ReutersExtractor())

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("newsarchive", "flows", "crawl", "extractors", "dedup", "storage", "replay", "web")
+PACKAGES = ("newsarchive", "sites", "flows", "crawl", "extractors", "dedup", "storage", "replay", "web")
 
 
 def modules() -> dict[str, Path]:

@@ -114,7 +114,9 @@ def format_result(columns: Sequence[str], rows: Sequence[tuple], fmt: str = "tab
         return buf.getvalue().rstrip("\n")
     if fmt != "table":
         raise QueryError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    cells = [[_cell(v, max_width) for v in r] for r in rows]
+    # A cut URL is useless (it cannot be opened or queried): columns named like one are never cut.
+    limits = [10 ** 9 if "url" in c.lower() else max_width for c in columns]
+    cells = [[_cell(v, lim) for v, lim in zip(r, limits)] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
     line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
     out = [line, "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths)) + " |", line]

@@ -32,11 +32,12 @@ def test_parquet_export_of_an_older_snapshot_reads_back_without_ducklake(news, t
     assert rows == lake_rows(arch, s1) and len(rows) == 5
     versions = con.execute(f"SELECT count(*) FROM read_parquet('{out}/article_versions/**/*.parquet')").fetchone()
     assert versions == (5,)
-    assert (out / "articles" / "site=reuters" / "month=2022-03").is_dir()
-    assert (out / "articles" / "site=almayadeen" / "month=2022-04").is_dir()
+    assert (out / "articles" / "site=reuters" / "year=2022").is_dir()
+    assert (out / "articles" / "site=almayadeen" / "year=2022").is_dir()
+    assert len(list(out.glob("articles/**/*.parquet"))) == 2, "one file per site and year"
     # Partition values are also inside the files, so a single file is complete.
-    one = next((out / "articles" / "site=reuters" / "month=2022-05").glob("*.parquet"))
-    assert con.execute(f"SELECT DISTINCT site, month FROM read_parquet('{one}')").fetchall() == [("reuters", "2022-05")]
+    one = next((out / "articles" / "site=reuters" / "year=2022").glob("*.parquet"))
+    assert con.execute(f"SELECT DISTINCT site, year::VARCHAR FROM read_parquet('{one}')").fetchall() == [("reuters", "2022")]
     codecs = {r[0] for r in con.execute(
         f"SELECT DISTINCT compression FROM parquet_metadata('{out}/**/*.parquet')").fetchall()}
     assert codecs == {"ZSTD"}
@@ -46,7 +47,7 @@ def test_parquet_export_of_an_older_snapshot_reads_back_without_ducklake(news, t
     assert m["snapshot_id"] == s1 == manifest.snapshot_id
     assert m["format"] == "parquet" and m["compression"] == "zstd"
     assert m["schema_version"] >= 1 and m["newsarchive_version"]
-    assert m["tables"]["articles"]["rows"] == 5 and m["tables"]["articles"]["partitioning"] == ["site", "month"]
+    assert m["tables"]["articles"]["rows"] == 5 and m["tables"]["articles"]["partitioning"] == ["site", "year"]
     assert m["tables"]["runs"] == {**m["tables"]["runs"], "rows": 1, "partitioning": []}
     assert "schema_info" not in m["tables"]
     assert "hive_partitioning = true" in m["read_with"]
@@ -58,11 +59,11 @@ def test_latest_export_and_jsonl(news, tmp_path):
     m = export_snapshot(arch, out, fmt="jsonl")
     assert m.snapshot_id == s2 and m.tables["articles"].rows == 6 and m.tables["article_versions"].rows == 7
     con = duckdb.connect()
-    rows = con.execute(f"SELECT url, site, version, month FROM read_json('{out}/articles/**/*.jsonl.gz', "
+    rows = con.execute(f"SELECT url, site, version, year FROM read_json('{out}/articles/**/*.jsonl.gz', "
                        f"hive_partitioning = true) ORDER BY url").fetchall()
-    expected = query_at(arch, "SELECT url, site, version, strftime(published_at, '%Y-%m') FROM articles ORDER BY url", s2)[1]
-    assert rows == expected
-    assert (out / "articles" / "site=reuters" / "month=2022-11" / "data_0.jsonl.gz").exists()
+    expected = query_at(arch, "SELECT url, site, version, strftime(published_at, '%Y') FROM articles ORDER BY url", s2)[1]
+    assert [(u, s, v, str(y)) for u, s, v, y in rows] == expected
+    assert (out / "articles" / "site=reuters" / "year=2022" / "data_0.jsonl.gz").exists()
     assert json.loads((out / "manifest.json").read_text())["compression"] == "gzip"
 
 

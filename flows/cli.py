@@ -136,9 +136,10 @@ def _start_replay(seed: int, articles: int):
 @click.option("--max-articles", type=int, default=None, help="Fetch at most N articles per site.")
 @click.option("--query", "demo_query", default=DEMO_QUERY, show_default="a count by site",
               help="SQL to print after the run ('' for none).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_obj
 def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, delay, max_articles,
-        demo_query) -> None:
+        demo_query, progress) -> None:
     """Run the scrape flow once, then print a per-site summary and a query.
 
     \b
@@ -159,11 +160,17 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, dela
     srv = _start_replay(replay_seed, replay_articles) if replay and not replay_url else None
     if (replay or replay_url) and delay is None:
         delay = 0.0
+    from flows.progress import set_reporter
+    from flows.progress_bar import BackfillProgress
+    bar = BackfillProgress(None, enabled=sys.stderr.isatty() if progress is None else progress)
+    set_reporter(bar.handle)
     try:
-        result = asyncio.run(scrape(
-            sites=list(sites_) or None, archive=str(obj.archive.root), config_path=obj.config_path,
-            replay_url=srv.url if srv else replay_url, delay_s=delay, max_articles=max_articles))
+        with bar:
+            result = asyncio.run(scrape(
+                sites=list(sites_) or None, archive=str(obj.archive.root), config_path=obj.config_path,
+                replay_url=srv.url if srv else replay_url, delay_s=delay, max_articles=max_articles))
     finally:
+        set_reporter(None)
         if srv:
             srv.stop()
     stats = {k: Counter(v) for k, v in result["stats"].items()}
@@ -408,6 +415,14 @@ def serve(obj: Ctx, sites_, replay: bool, replay_url: str | None, limit: int | N
             server.stop()
 
 
+def _listen(make, host: str, port: int):
+    """A server bound to host:port, or one line saying the port is taken."""
+    try:
+        return make()
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port} ({e.strerror or e}); stop what uses it or choose another --port")
+
+
 def _describe(d) -> str:
     sched = d.schedules[0].schedule
     return f"cron {sched.cron!r} UTC" if getattr(sched, "cron", None) else f"every {sched.interval}"
@@ -429,7 +444,8 @@ def _replay_url(replay: bool, replay_url: str | None):
         pass
     from replay import Corpus, build_app
     from replay.server import LoopbackServer
-    srv = LoopbackServer(build_app(Corpus(seed=1, per_site=150)), port=REPLAY_PORT).start()
+    srv = _listen(lambda: LoopbackServer(build_app(Corpus(seed=1, per_site=150)), port=REPLAY_PORT),
+                  "127.0.0.1", REPLAY_PORT).start()
     click.echo(f"replay web: {srv.url} (seed 1, 150 articles per site)", err=True)
     return srv, srv.url
 
@@ -451,8 +467,8 @@ def replay(host: str, port: int, seed: int, articles: int) -> None:
         fail(f"--host {host!r}: the replay web serves loopback only; use 127.0.0.1")
     from replay import Corpus, build_app
     from replay.server import LoopbackServer
-    srv = LoopbackServer(build_app(Corpus(seed=seed, per_site=articles)), host=host, port=port)
-    srv.start()
+    srv = _listen(lambda: LoopbackServer(build_app(Corpus(seed=seed, per_site=articles)), host=host, port=port),
+                  host, port).start()
     click.echo(f"replay web on {srv.url} (seed {seed}, {articles} articles per site); Ctrl-C stops it")
     try:
         while True:

@@ -29,7 +29,7 @@ from storage.runlock import RunLock
 from storage.state import CrawlState, archive_state_loader
 
 from .progress import report
-from .report import markdown_table, text_table
+from .report import markdown_table
 from .runlog import crawl_logs_to_run_log
 
 BATCH_SIZE = 200
@@ -124,7 +124,10 @@ async def publish(plan: ScrapePlan, runs: list[SiteRun], outcome: Outcome, done:
         logger.info("search index: %s", done.search)
     logger.info("phase timings (s): %s", ", ".join(f"{k} {v}" for k, v in done.timings.items()))
     report("timings", run_id=done.run_id, timings=done.timings)
-    logger.info("run %s committed as snapshot %s\n%s", done.run_id, done.snapshot, text_table(outcome.stats))
+    # One line per site here; the whole counter table is the run's artifact (and what `run` prints).
+    logger.info("run %s committed as snapshot %s: %s", done.run_id, done.snapshot, "; ".join(
+        f"{site} " + ", ".join(f"{k} {c.get(k, 0)}" for k in ("fetched", "new", "changed", "unchanged", "failed"))
+        for site, c in outcome.stats.items()))
     for r in runs:
         for kind, examples in r.example_failures.items():
             logger.warning("%s: %d error(s) of kind %s, e.g. %s", r.site.name, r.error_counts[kind], kind,

@@ -33,6 +33,8 @@ from .report import markdown_table
 from .runlog import crawl_logs_to_run_log
 
 BATCH_SIZE = 200
+#: Where `newsarchive browse` serves by default: run reports link to the run's page there.
+BROWSE_URL = "http://127.0.0.1:8766"
 
 
 # Tasks get the SiteRun wrapped in prefect's ``quote``: otherwise Prefect walks every
@@ -140,6 +142,7 @@ async def publish(plan: ScrapePlan, runs: list[SiteRun], outcome: Outcome, done:
         key="scrape-run-stats", description=f"Per-site counters of run {done.run_id}",
         markdown=f"# Scrape run `{done.run_id}` (snapshot {done.snapshot})\n\n"
                  f"{markdown_table(outcome.stats)}\n{drift_md}")
+    await publish_report(arch, done.run_id)
     result = {"run_id": done.run_id, "snapshot": done.snapshot, "archive": str(arch.root),
               "stats": {k: dict(v) for k, v in outcome.stats.items()}, "errors": outcome.errors[:50],
               "error_count": len(outcome.errors), "timings": done.timings,
@@ -155,3 +158,16 @@ async def publish(plan: ScrapePlan, runs: list[SiteRun], outcome: Outcome, done:
         # Completed (the data is stored) but visibly not healthy.
         return Completed(data=result, name="Drift", message="; ".join(a.message(threshold) for a in outcome.alarms))
     return result
+
+
+async def publish_report(arch: Archive, run_id: str) -> None:
+    """The run's report artifact: fetch outcomes and articles per day, with its page in `browse`."""
+    from web import run_report_markdown
+    try:
+        markdown = await asyncio.to_thread(run_report_markdown, arch, run_id, browse_url=BROWSE_URL)
+    except Exception as e:   # a report is presentation: it never fails a committed run
+        get_run_logger().warning("run report not published: %s", e)
+        return
+    await acreate_markdown_artifact(key="scrape-run-report", markdown=markdown,
+                                    description=f"Fetch outcomes and articles per day of run {run_id}")
+

@@ -40,3 +40,20 @@ async def test_crawl_log_lines_reach_the_run_log(prefect_harness, replay_web, tm
     names = {log.name for log in logs}
     assert "crawl.discovery" in names, sorted(names)
     assert any("almayadeen: discovered" in log.message for log in logs)
+
+
+async def test_a_run_publishes_its_counters_and_report_artifacts(prefect_harness, replay_web, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    from flows.scrape import scrape
+    state = await scrape(sites=["reuters"], archive=str(tmp_path / "a"), replay_url=replay_web.url,
+                         return_state=True)
+    async with get_client() as client:
+        arts = await client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    by_key = {a.key: a.data for a in arts}
+    assert "fetched" in by_key["scrape-run-stats"] and "reuters" in by_key["scrape-run-stats"]
+    report = by_key["scrape-run-report"]
+    assert "Fetch outcomes of run" in report and "reuters" in report
+    assert "http://127.0.0.1:8766/run/" in report

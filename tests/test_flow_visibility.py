@@ -2,6 +2,9 @@
 crawl's own log lines are in the flow run's log."""
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from storage.lake import Archive
@@ -36,8 +39,14 @@ async def test_crawl_log_lines_reach_the_run_log(prefect_harness, replay_web, tm
     state = await scrape(sites=["almayadeen"], archive=str(tmp_path / "a"), replay_url=replay_web.url,
                          return_state=True)
     assert state.is_completed()
-    logs = await _logs(state.state_details.flow_run_id)
-    names = {log.name for log in logs}
+    # Logs reach the API in batches, shortly after the run: wait for them, within a deadline.
+    deadline = time.monotonic() + 60
+    while True:
+        logs = await _logs(state.state_details.flow_run_id)
+        names = {log.name for log in logs}
+        if "crawl.discovery" in names or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
     assert "crawl.discovery" in names, sorted(names)
     assert any("almayadeen: discovered" in log.message for log in logs)
 

@@ -150,15 +150,23 @@ def test_decompress_caps_the_output_without_expanding_it():
     assert limits.decompress(gz + gz, 100) == b"<p>hello</p>" * 2     # concatenated members
 
 
+# The CLI's own peak RSS: VmHWM of its memory map, written at exit. (ru_maxrss from wait4 also
+# counts what the process held before exec, i.e. the forking pytest process: 500 MB in a full run.)
+_PEAK_PROBE = ("import atexit, runpy, sys\n"
+               "out = sys.argv.pop(1)\n"
+               "atexit.register(lambda: open(out, 'w').write(open('/proc/self/status').read()))\n"
+               "sys.argv[0] = 'newsarchive'\n"
+               "runpy.run_module('flows.cli', run_name='__main__')\n")
+
+
 def _run_cli(args: list[str], tmp_path: Path) -> tuple[int, str, int, str]:
     """The real CLI in a subprocess: (exit code, stderr, peak RSS in MB of that process alone, stdout)."""
     env = dict(os.environ, NEWSARCHIVE_ARCHIVE=str(tmp_path / "archive"))
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, cwd=Path(__file__).parent.parent)
-    out, err = proc.stdout.read(), proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, err.decode(), usage.ru_maxrss // 1024, out.decode()
+    status_file = tmp_path / "cli-status.txt"
+    done = subprocess.run([sys.executable, "-c", _PEAK_PROBE, str(status_file), *args], capture_output=True,
+                          env=env, cwd=Path(__file__).parent.parent, timeout=300)
+    hwm_kb = int(next(line.split()[1] for line in status_file.read_text().splitlines() if line.startswith("VmHWM:")))
+    return done.returncode, done.stderr.decode(), hwm_kb // 1024, done.stdout.decode()
 
 
 def test_cli_extract_of_a_gzip_bomb_stops_at_the_cap(tmp_path):

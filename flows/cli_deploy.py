@@ -98,17 +98,16 @@ def deploy(obj, prefect_file: Path, pool_limit: int | None) -> None:
     if missing:
         raise DeployError(f"{prefect_file} has no deployment for site(s) {', '.join(missing)} of {cfg.source}; "
                           f"add one per site (copy an existing entry, name it scrape-<site>)")
-    unknown = [n for n, s in deployments.items() if s not in cfg.sites]
-    if unknown:
-        raise DeployError(f"{prefect_file}: deployment(s) {', '.join(unknown)} crawl no site of {cfg.source}; "
-                          f"set parameters.sites to a configured site or remove them")
+    # A config may list some of the sites only: their deployments are registered, the others left alone.
+    deployments = {n: s for n, s in deployments.items() if s in cfg.sites}
     pools = {(d.get("work_pool") or {}).get("name") for d in spec["deployments"]} - {None}
     for pool in sorted(pools):
         click.echo(f"work pool {pool}: {asyncio.run(_ensure_pool(pool, pool_limit))}")
     env = {**os.environ, "NEWSARCHIVE_ARCHIVE": str(obj.archive.root),
            "NEWSARCHIVE_CONFIG": str(Path(obj.config_path).resolve()) if obj.config_path else ""}
     prefect = Path(sys.executable).with_name("prefect")
-    proc = subprocess.run([str(prefect) if prefect.exists() else "prefect", "--no-prompt", "deploy", "--all",
+    names = [arg for n in deployments for arg in ("--name", n)]
+    proc = subprocess.run([str(prefect) if prefect.exists() else "prefect", "--no-prompt", "deploy", *names,
                            "--prefect-file", str(prefect_file.resolve())],
                           cwd=prefect_file.resolve().parent, env=env, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -28,6 +28,39 @@ def dir_size(path: Path, pattern: str = "**/*") -> int:
     return sum(p.stat().st_size for p in path.glob(pattern) if p.is_file())
 
 
+def summary(articles: int, archive: Path, result: dict, wall: float, pages: int, rss: list[int],
+            phases: list[dict], chunk_pages: list[int], chunk_s: list[float]) -> dict:
+    """The benchmark's figures: throughput, memory, archive sizes, per-chunk series."""
+    from storage.lake import Archive
+    from storage.sql import query
+    n_articles = query(Archive(archive), "SELECT count(*) FROM articles")[1][0][0]
+    warc = dir_size(archive / "warc")
+    parquet = dir_size(archive / "data")
+    return {
+        "articles_in_corpus": articles,
+        "articles_stored": n_articles,
+        "chunks": len(result["chunks"]),
+        "wall_s": round(wall, 1),
+        "pages_per_s": round(pages / wall, 1),
+        "rss_mib_first_chunk": rss[0] if rss else None,
+        "rss_mib_median_chunk": sorted(rss)[len(rss) // 2] if rss else None,
+        "rss_mib_last_chunk": rss[-1] if rss else None,
+        "rss_mib_max": max(rss) if rss else None,
+        # The true peak (between chunk ends too) of this process; the replay web runs apart.
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "warc_mib_per_1000": round(warc / 2**20 / n_articles * 1000, 2),
+        "parquet_mib_per_1000": round(parquet / 2**20 / n_articles * 1000, 2),
+        "catalog_mib": round((archive / "catalog.sqlite").stat().st_size / 2**20, 1),
+        "index_mib_per_1000": round(dir_size(archive / "index") / 2**20 / n_articles * 1000, 2),
+        "search_mib_per_1000": round(dir_size(archive, "search.duckdb*") / 2**20 / n_articles * 1000, 2),
+        # Per chunk (the empty newest chunks included): flat pages/s and RSS mean the backfill streams.
+        "chunk_pages": chunk_pages,
+        "chunk_pages_per_s": [round(p / s, 1) if s else None for p, s in zip(chunk_pages, chunk_s)],
+        "chunk_rss_mib": rss,
+        "chunk_phases_s": phases,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--articles", type=int, default=100_000, help="articles in the site's corpus")
@@ -41,8 +74,6 @@ def main() -> None:
     from bench_crawl import ReplayProcess, _bench_config
     from flows.backfill import backfill
     from flows.progress import set_reporter
-    from storage.lake import Archive
-    from storage.sql import query
 
     proc = psutil.Process()
     rss: list[int] = []
@@ -83,32 +114,7 @@ def main() -> None:
         wall = time.perf_counter() - t0
     finally:
         srv.stop()
-    n_articles = query(Archive(archive), "SELECT count(*) FROM articles")[1][0][0]
-    warc = dir_size(archive / "warc")
-    parquet = dir_size(archive / "data")
-    out = {
-        "articles_in_corpus": args.articles,
-        "articles_stored": n_articles,
-        "chunks": len(result["chunks"]),
-        "wall_s": round(wall, 1),
-        "pages_per_s": round(pages["n"] / wall, 1),
-        "rss_mib_first_chunk": rss[0] if rss else None,
-        "rss_mib_median_chunk": sorted(rss)[len(rss) // 2] if rss else None,
-        "rss_mib_last_chunk": rss[-1] if rss else None,
-        "rss_mib_max": max(rss) if rss else None,
-        # The true peak (between chunk ends too) of this process; the replay web runs apart.
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-        "warc_mib_per_1000": round(warc / 2**20 / n_articles * 1000, 2),
-        "parquet_mib_per_1000": round(parquet / 2**20 / n_articles * 1000, 2),
-        "catalog_mib": round((archive / "catalog.sqlite").stat().st_size / 2**20, 1),
-        "index_mib_per_1000": round(dir_size(archive / "index") / 2**20 / n_articles * 1000, 2),
-        "search_mib_per_1000": round(dir_size(archive, "search.duckdb*") / 2**20 / n_articles * 1000, 2),
-        # Per chunk (the empty newest chunks included): flat pages/s and RSS mean the backfill streams.
-        "chunk_pages": chunk_pages,
-        "chunk_pages_per_s": [round(p / s, 1) if s else None for p, s in zip(chunk_pages, chunk_s)],
-        "chunk_rss_mib": rss,
-        "chunk_phases_s": phases,
-    }
+    out = summary(args.articles, archive, result, wall, pages["n"], rss, phases, chunk_pages, chunk_s)
     print(json.dumps(out, indent=2))
 
 

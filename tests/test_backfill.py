@@ -156,6 +156,13 @@ async def test_backfill_chunks_are_shared_by_two_serving_workers(prefect_harness
         for w in workers:
             w.wait(timeout=30)
     assert len(result["chunks"]) == 4
+    async with get_client() as client:
+        dep = await client.read_deployment_by_name("scrape/scrape-reuters")
+    assert dep.paused is False, "stopping the serving workers paused the deployment for everyone"
+    # `newsarchive deploy` would take the served deployment over for a work pool: it refuses.
+    refused = subprocess.run([sys.executable, "-m", "flows.cli", "--archive", str(arch), "deploy"], env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "is served by `newsarchive serve`" in refused.stderr, refused.stderr
     a = Archive(arch)
     _, rows = query(a, "SELECT url FROM articles")
     assert want <= {r[0] for r in rows}

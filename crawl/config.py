@@ -18,11 +18,14 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sites as site_registry
+from newsarchive import __version__
 from newsarchive.errors import NewsarchiveError
 
 DEFAULT_CONFIG = "sites.toml (embedded default)"
 ENV_CONFIG = "NEWSARCHIVE_CONFIG"
 PAGE = "{page}"     # the page-number placeholder of archive_pages URLs
+#: Names the installed version, so sites can tell releases apart in their logs.
+DEFAULT_USER_AGENT = f"newsarchive/{__version__} (+https://github.com/newsarchive/newsarchive; archive bot)"
 MAX_DELAY_S = 3600.0  # longest politeness delay / timeout / backoff accepted (an hour)
 
 
@@ -32,7 +35,7 @@ class ConfigError(NewsarchiveError, ValueError):
 
 @dataclass(frozen=True)
 class FetchSettings:
-    user_agent: str = "newsarchive/0.1 (+https://github.com/newsarchive/newsarchive; archive bot)"
+    user_agent: str = DEFAULT_USER_AGENT
     timeout_s: float = 20.0
     max_bytes: int = 5_000_000
     max_redirects: int = 5

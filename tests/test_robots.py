@@ -34,7 +34,8 @@ def test_rules_and_user_agent_groups():
     assert p.can_fetch("https://news.example/private/open/x", other)
     assert p.can_fetch("https://news.example/news", other)
     assert p.crawl_delay(other) == 2.0
-    ours = "newsarchive/0.1 (+https://github.com/newsarchive/newsarchive; archive bot)"
+    from crawl.config import DEFAULT_USER_AGENT
+    ours = DEFAULT_USER_AGENT
     assert not p.can_fetch("https://news.example/no-archive/1", ours)
     assert p.can_fetch("https://news.example/private/x", ours)     # the specific group replaces '*'
     assert p.crawl_delay(ours) == 5.0                              # Request-rate 1/5s

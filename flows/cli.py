@@ -382,7 +382,7 @@ def serve(obj: Ctx, sites_, replay: bool, replay_url: str | None, limit: int | N
     from prefect import serve as prefect_serve
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from flows.deployments import build_deployments, deployment_name, pool_bound
+    from flows.deployments import build_deployments, deployment_name, registered
     from flows.local_server import ensure_local_server
 
     server = None
@@ -393,7 +393,8 @@ def serve(obj: Ctx, sites_, replay: bool, replay_url: str | None, limit: int | N
     srv, url = _replay_url(replay, replay_url)
     try:
         with temporary_settings(updates={PREFECT_API_URL: server.api_url} if server else {}):
-            taken = asyncio.run(pool_bound([deployment_name(n) for n in names]))
+            taken = {n: pool for n, pool in asyncio.run(registered([deployment_name(n) for n in names])).items()
+                     if pool is not None}
             if taken:
                 name, pool = next(iter(taken.items()))
                 fail(f"deployment scrape/{name} is registered for work pool {pool!r} (newsarchive deploy); "

@@ -51,24 +51,6 @@ async def _ensure_pool(name: str, limit: int | None) -> str:
             return "created"
 
 
-async def _served_elsewhere(names: list[str]) -> list[str]:
-    """Deployments among ``names`` that exist with no work pool: a `serve` process runs them."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    from flows.deployments import FLOW_NAME
-    out = []
-    async with get_client() as client:
-        for name in names:
-            try:
-                d = await client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
-            except ObjectNotFound:
-                continue
-            if not d.work_pool_name:
-                out.append(name)
-    return out
-
-
 async def _apply_schedules(cfg, names: dict[str, str]) -> list[str]:
     """Replace each deployment's schedules with the one of its site config."""
     from prefect.client.orchestration import get_client
@@ -118,7 +100,8 @@ def deploy(obj, prefect_file: Path, pool_limit: int | None) -> None:
                           f"add one per site (copy an existing entry, name it scrape-<site>)")
     # A config may list some of the sites only: their deployments are registered, the others left alone.
     deployments = {n: s for n, s in deployments.items() if s in cfg.sites}
-    served = asyncio.run(_served_elsewhere(list(deployments)))
+    from flows.deployments import registered
+    served = [n for n, pool in asyncio.run(registered(list(deployments))).items() if pool is None]
     if served:
         raise DeployError(f"deployment scrape/{served[0]} is served by `newsarchive serve` (no work pool); "
                           f"registering it for workers would take it from those processes: stop them and "

@@ -62,17 +62,17 @@ def build_deployments(config: Config, *, archive: str, config_path: str | None =
     return out
 
 
-async def pool_bound(names: list[str]) -> dict[str, str]:
-    """Deployments among ``names`` already registered for a work pool: name -> pool."""
+async def registered(names: list[str]) -> dict[str, str | None]:
+    """Deployments among ``names`` already on the server: name -> its work pool (None: a `serve`
+    process runs it). `serve` and `deploy` check it so neither silently takes the other's over."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
-    found = {}
+    found: dict[str, str | None] = {}
     async with get_client() as client:
         for name in names:
             try:
                 d = await client.read_deployment_by_name(f"{FLOW_NAME}/{name}")
             except ObjectNotFound:
                 continue
-            if d.work_pool_name:
-                found[name] = d.work_pool_name
+            found[name] = d.work_pool_name or None
     return found

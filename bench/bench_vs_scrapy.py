@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -206,6 +207,7 @@ def main() -> None:
                     help="leave out a Scrapy pipeline (repeatable)")
     ap.add_argument("--dump", help="write the flow's stored results (stories, duplicates, ...) as JSON here")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--keep", action="store_true", help="keep the flow's archive and the URL list (temp dir)")
     ap.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -227,6 +229,8 @@ def main() -> None:
                 results.append(_worker([mode, srv.url, urls_file, str(args.concurrency)]))
     finally:
         srv.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     report(results, args.json)
 
 

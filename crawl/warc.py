@@ -204,7 +204,7 @@ class WarcWriter:
         self._buf.seek(0)
         self._buf.truncate()
         self._writer.write_record(record)
-        return gzip_member(self._buf.getbuffer(), self.gzip_level)
+        return gzip_member(self._buf.getvalue(), self.gzip_level)   # a copy: no export pins the buffer
 
     def write_result(self, result: "FetchResult", *, request_headers: HeaderItems | None = None) -> WarcRef:
         """Convenience: archive a FetchResult (final URL, status, headers, decoded body)."""

@@ -23,7 +23,7 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
@@ -50,6 +50,24 @@ def _fold(word: str) -> str:
     return word[:_STEM]
 
 
+# raw word -> (skip: a stopword or shorter than 2, folded key, capitalised, a term: 3+ letters).
+# Words repeat across articles; working each out once saves most of features()'s time.
+_WORD_INFO: dict[str, tuple[bool, str, bool, bool]] = {}
+_WORD_INFO_MAX = 200_000
+
+
+def _word_info(raw: str) -> tuple[bool, str, bool, bool]:
+    low = raw.casefold().replace("’", "'").split("'")[0]
+    if low in STOPWORDS or len(low) < 2:
+        info = (True, "", False, False)
+    else:
+        info = (False, _fold(raw), any(part[:1].isupper() for part in raw.split("-")), len(low) >= 3)
+    if len(_WORD_INFO) >= _WORD_INFO_MAX:
+        _WORD_INFO.clear()
+    _WORD_INFO[raw] = info
+    return info
+
+
 def title_names(title: str) -> frozenset[str]:
     return _names(features(title, "", 0)[0])
 
@@ -63,16 +81,16 @@ def features(title: str, body: str, lead_paragraphs: int = 3) -> tuple[tuple[fro
     phrases: list[set[str]] = []
     terms: Counter = Counter()
     last_end = -2
+    info_of = _WORD_INFO.get
     for m in _WORD.finditer(text):
         raw = m.group()
-        low = raw.casefold().replace("’", "'").split("'")[0]
-        if low in STOPWORDS or len(low) < 2:
+        skip, key, capitalised, term = info_of(raw) or _word_info(raw)
+        if skip:
             last_end = -2
             continue
-        key = _fold(raw)
         if not key:
             continue
-        if any(part[:1].isupper() for part in raw.split("-")):     # "al-Sisi" is a name
+        if capitalised:     # "al-Sisi" is a name
             if m.start() == last_end + 1 and text[last_end] == " " and phrases:
                 phrases[-1].add(key)          # continues the previous capitalised word
             else:
@@ -80,7 +98,7 @@ def features(title: str, body: str, lead_paragraphs: int = 3) -> tuple[tuple[fro
             last_end = m.end()
         else:
             last_end = -2
-        if len(low) >= 3:
+        if term:
             terms[key] += 1
     unique = {frozenset(p) for p in phrases}
     return tuple(sorted(unique, key=sorted)), terms
@@ -108,10 +126,10 @@ class _Entry:
     phrases: tuple
     terms: Counter
     title_names: frozenset = frozenset()
+    names: frozenset = field(init=False)    # every word of the phrases, worked out once
 
-    @property
-    def names(self) -> frozenset:
-        return _names(self.phrases)
+    def __post_init__(self) -> None:
+        self.names = _names(self.phrases)
 
 
 class StoryIndex:
@@ -127,13 +145,14 @@ class StoryIndex:
     def _idf(self, token: str) -> float:
         return math.log((self._n + 1) / (self._df[token] + 1)) + 1.0
 
-    def _score(self, phrases: tuple, tnames: frozenset, vec: dict[str, float], norm: float, other: _Entry) -> float:
+    def _score(self, phrases: tuple, names: frozenset, tnames: frozenset, vec: dict[str, float], norm: float,
+               other: _Entry) -> float:
         # Headlines name the event: two reports of one event share at least one headline name
         # ("Russia, Ukraine ... Turkey" / "Russian and Ukrainian ... Turkey"); chance overlaps
         # of background names in the lead do not pass this gate.
-        if not tnames & other.title_names:
+        if tnames.isdisjoint(other.title_names):
             return 0.0
-        names, onames = _names(phrases), other.names
+        onames = other.names
         shared = names & onames
         if len(shared) < self.min_shared:
             return 0.0
@@ -150,20 +169,30 @@ class StoryIndex:
         cosine = sum(v * ovec.get(t, 0.0) for t, v in vec.items()) / (norm * onorm)
         return 0.5 * overlap + 0.5 * cosine
 
-    def candidates(self, doc: StoryDoc) -> list[tuple[str, str, float]]:
-        """``(doc_id, story_id, score)`` of earlier articles that would pull ``doc`` into their story."""
+    def _features(self, doc: StoryDoc) -> tuple[tuple, Counter, frozenset]:
         phrases, terms = features(doc.title, doc.body, self.lead_paragraphs)
-        tnames = title_names(doc.title)
+        return phrases, terms, title_names(doc.title)
+
+    def candidates(self, doc: StoryDoc, feats: tuple[tuple, Counter, frozenset] | None = None
+                   ) -> list[tuple[str, str, float]]:
+        """``(doc_id, story_id, score)`` of earlier articles that would pull ``doc`` into their story."""
+        phrases, terms, tnames = feats or self._features(doc)
+        names = _names(phrases)
         ts = doc.published_at.timestamp()
         vec = {t: c * self._idf(t) for t, c in terms.items()}
         norm = math.sqrt(sum(v * v for v in vec.values())) or 1.0
         day, span = int(ts // 86400), math.ceil(self.window_days)
         out = []
+        window_s = self.window_days * 86400
+        # _score's first gate, inlined: most articles of the window share no headline name, and
+        # a 0.0 score only counts when min_score <= 0.
+        gate = self.min_score > 0
         for d in range(day - span, day + span + 1):
             for e in self._days.get(d, ()):
-                if e.doc_id == doc.doc_id or abs(e.ts - ts) > self.window_days * 86400:
+                if (gate and tnames.isdisjoint(e.title_names)) or e.doc_id == doc.doc_id \
+                        or abs(e.ts - ts) > window_s:
                     continue
-                s = self._score(phrases, tnames, vec, norm, e)
+                s = self._score(phrases, names, tnames, vec, norm, e)
                 if s >= self.min_score:
                     out.append((e.doc_id, e.story, s))
         return sorted(out, key=lambda t: -t[2])
@@ -174,11 +203,11 @@ class StoryIndex:
         known = self._by_id.get(doc.doc_id)
         if known is not None:
             return known.story
-        hits = self.candidates(doc)
+        feats = self._features(doc)     # once: candidates() and the new entry share them
+        hits = self.candidates(doc, feats)
         story = hits[0][1] if hits else "story-" + hashlib.blake2b(doc.doc_id.encode(), digest_size=8).hexdigest()
-        phrases, terms = features(doc.title, doc.body, self.lead_paragraphs)
-        self._add(_Entry(doc.doc_id, doc.site, story, doc.published_at.timestamp(), phrases, terms,
-                         title_names(doc.title)))
+        phrases, terms, tnames = feats
+        self._add(_Entry(doc.doc_id, doc.site, story, doc.published_at.timestamp(), phrases, terms, tnames))
         return story
 
     def _add(self, e: _Entry) -> None:

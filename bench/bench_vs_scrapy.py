@@ -1,0 +1,263 @@
+"""The scrape flow against Scrapy on one replay web, in the same run (issue 12).
+
+    pip install -e ".[bench]"
+    python bench/bench_vs_scrapy.py --articles 3000            # 3,000 articles per site
+    python bench/bench_vs_scrapy.py --articles 300 --skip trafilatura   # a quick check
+
+One replay web (``newsarchive replay``) runs in its own process. Then, each pipeline in its
+own process, one after the other against that same replay web:
+
+* ``flow``: the real ``scrape`` flow (discovery, fetch, WARC, extraction, dedup, stories,
+  commit), politeness off (delay 0, 16 concurrent requests per host), into a fresh archive.
+  Without ``PREFECT_API_URL`` it starts a temporary Prefect server, as ``newsarchive run`` does.
+* ``scrapy``: a Scrapy spider fetching the article URLs the flow fetched (read back from the
+  flow's ``fetch_log``) and running the project's own extractors (``extractors.extract``).
+* ``fetch``: the same spider without parsing (Scrapy's own ceiling).
+* ``trafilatura``: the same spider with ``trafilatura.extract`` instead.
+
+Scrapy gets the same politeness: no delay, 16 concurrent requests per host (one download
+slot per real host; every request goes to the replay's loopback address with the real Host
+header, as the flow's host map does). Pages/s is article pages / wall time of the pipeline.
+For the flow three wall times are given: the whole flow call (temporary server start
+included), from its first request (discovery) on, and its crawl phase alone (the union of
+its fetch+extract batches). CPU ms/page is the crawling process's CPU time (every thread;
+the temporary Prefect server and the replay are other processes) / article pages.
+
+``--dump FILE`` writes what the flow stored (articles' content hashes, stories, duplicates,
+ticker items) as JSON, to compare two versions of the code on the same corpus.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+SCRAPY_MODES = ("scrapy", "fetch", "trafilatura")
+
+
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+# -- the flow -------------------------------------------------------------------------------
+def run_flow(replay_url: str, archive: str, concurrency: int, batch_size: int, urls_out: str,
+             dump: str | None) -> dict:
+    """One scrape flow run into ``archive``; writes the fetched article URLs to ``urls_out``."""
+    import crawl.pipeline as pipeline
+    import flows.scrape as scrape_mod
+    from bench_crawl import _bench_config, _union_length
+    from crawl.config import load_config
+
+    batches: list[tuple[float, float, float, float]] = []    # wall start, end, cpu start, end
+    first_call: list[float] = []
+
+    async def timed_batch(*a, **kw):
+        t, c = time.perf_counter(), _cpu_s()
+        try:
+            return await pipeline.crawl_batch(*a, **kw)
+        finally:
+            batches.append((t, time.perf_counter(), c, _cpu_s()))
+
+    async def timed_discover(*a, **kw):
+        first_call.append(time.perf_counter())
+        return await pipeline.discover_urls(*a, **kw)
+
+    scrape_mod.crawl_batch = timed_batch
+    scrape_mod.discover_urls = timed_discover
+    cfg_path = Path(archive).with_suffix(".sites.toml")
+    cfg_path.write_text(_bench_config(concurrency), "utf-8")
+    for site in load_config(cfg_path).sites.values():   # the text replace must have taken effect
+        if site.politeness.concurrency_per_host != concurrency:
+            raise SystemExit(f"{cfg_path}: {site.name} concurrency_per_host is "
+                             f"{site.politeness.concurrency_per_host}, not {concurrency}; update _bench_config")
+
+    t0, c0 = time.perf_counter(), _cpu_s()
+    result = asyncio.run(scrape_mod.scrape(archive=archive, config_path=str(cfg_path), replay_url=replay_url,
+                                           delay_s=0.0, batch_size=batch_size))
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    pages = sum(c.get("fetched", 0) + c.get("not_modified", 0) for c in result["stats"].values())
+    crawl_wall = _union_length([(a, b) for a, b, _, _ in batches])
+    crawl_cpu = max(d for _, _, _, d in batches) - min(c for _, _, c, _ in batches)
+    after_start = wall - (min(first_call) - t0)
+    _write_urls(archive, result["run_id"], urls_out)
+    if dump:
+        Path(dump).write_text(json.dumps(archive_fingerprint(archive), indent=1, sort_keys=True), "utf-8")
+    return {"pipeline": "flow", "pages": pages, "wall_s": wall, "pages_per_s": pages / wall,
+            "pages_per_s_after_first_request": pages / after_start,
+            "server_start_s": min(first_call) - t0,
+            "crawl_phase_pages_per_s": pages / crawl_wall, "cpu_ms_per_page": 1000 * cpu / pages,
+            "crawl_phase_cpu_ms_per_page": 1000 * crawl_cpu / pages,
+            "stored": sum(c.get("stored", 0) for c in result["stats"].values()),
+            "errors": result["error_count"], "timings": result["timings"]}
+
+
+def _write_urls(archive: str, run_id: str, out: str) -> None:
+    from storage.lake import Archive
+    con = Archive(archive).connect(read_only=True)
+    try:
+        rows = con.execute("SELECT final_url FROM fetch_log WHERE run_id = ? AND kind = 'article' "
+                           "AND outcome = 'fetched' ORDER BY final_url", [run_id]).fetchall()
+    finally:
+        con.close()
+    Path(out).write_text("\n".join(r[0] for r in rows) + "\n", "utf-8")
+
+
+def archive_fingerprint(archive: str) -> dict:
+    """What the run stored, independent of run ids and WARC file names."""
+    from storage.lake import Archive
+    con = Archive(archive).connect(read_only=True)
+    try:
+        q = lambda sql: [list(r) for r in con.execute(sql).fetchall()]  # noqa: E731
+        return {
+            "articles": q("SELECT url, content_hash, story_id FROM articles ORDER BY url"),
+            "duplicates": q("SELECT url, duplicate_of, content_hash FROM duplicates ORDER BY url"),
+            "stories": q("SELECT story_id, articles, list_sort(urls) FROM stories ORDER BY story_id"),
+            "breaking": q("SELECT site, key, text, times_seen FROM breaking ORDER BY site, key"),
+        }
+    finally:
+        con.close()
+
+
+# -- Scrapy ---------------------------------------------------------------------------------
+def run_scrapy(mode: str, replay_url: str, urls_file: str, concurrency: int) -> dict:
+    """Fetch every URL of ``urls_file`` from the replay web with Scrapy; parse per ``mode``."""
+    import scrapy
+    from scrapy.crawler import CrawlerProcess
+    from urllib.parse import urlsplit
+
+    urls = [u for u in Path(urls_file).read_text("utf-8").split() if u]
+    parse = _parser(mode)
+    stats = {"pages": 0, "bodies": 0, "errors": 0}
+
+    class ArticleSpider(scrapy.Spider):
+        name = "articles"
+
+        async def start(self):
+            for url in urls:
+                parts = urlsplit(url)
+                path = parts.path + (f"?{parts.query}" if parts.query else "")
+                # One download slot per real host: 16 concurrent requests per host, as the flow.
+                yield scrapy.Request(replay_url + path, headers={"Host": parts.netloc}, dont_filter=True,
+                                     meta={"url": url, "download_slot": parts.netloc},
+                                     errback=self.failed)
+
+        def parse(self, response):
+            stats["pages"] += 1
+            if response.status == 200 and parse(response.text, response.meta["url"]):
+                stats["bodies"] += 1
+            return None
+
+        def failed(self, failure):
+            stats["errors"] += 1
+
+    process = CrawlerProcess(settings={
+        "LOG_LEVEL": "WARNING", "ROBOTSTXT_OBEY": False, "DOWNLOAD_DELAY": 0,
+        "CONCURRENT_REQUESTS": 2 * concurrency, "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
+        "COOKIES_ENABLED": False, "TELNETCONSOLE_ENABLED": False, "AUTOTHROTTLE_ENABLED": False,
+        "HTTPCACHE_ENABLED": False, "RETRY_ENABLED": True,
+    })
+    process.crawl(ArticleSpider)
+    t0, c0 = time.perf_counter(), _cpu_s()
+    process.start()
+    wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    pages = stats["pages"] or 1
+    return {"pipeline": f"scrapy+{mode}" if mode != "scrapy" else "scrapy+extractors", "pages": stats["pages"],
+            "bodies": stats["bodies"], "errors": stats["errors"], "urls": len(urls), "wall_s": wall,
+            "pages_per_s": stats["pages"] / wall, "cpu_ms_per_page": 1000 * cpu / pages}
+
+
+def _parser(mode: str):
+    if mode == "fetch":
+        return lambda html, url: True
+    if mode == "trafilatura":
+        import trafilatura
+        return lambda html, url: bool(trafilatura.extract(html, url=url, with_metadata=True))
+    import extractors
+    return lambda html, url: bool(extractors.extract(html, url).body)
+
+
+# -- driver ---------------------------------------------------------------------------------
+def _worker(args: list[str]) -> dict:
+    """Run one pipeline in a child process (a fresh interpreter: Twisted's reactor cannot restart,
+    and each pipeline's CPU time is its own)."""
+    out = subprocess.run([sys.executable, __file__, "--worker", *args], stdout=subprocess.PIPE, check=True)
+    return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--articles", type=int, default=3000, help="articles per site (2 sites)")
+    ap.add_argument("--concurrency", type=int, default=16, help="concurrent requests per host")
+    ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--skip", action="append", default=[], choices=SCRAPY_MODES,
+                    help="leave out a Scrapy pipeline (repeatable)")
+    ap.add_argument("--dump", help="write the flow's stored results (stories, duplicates, ...) as JSON here")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    ap.add_argument("--keep", action="store_true", help="keep the flow's archive and the URL list (temp dir)")
+    ap.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        kind, *rest = args.worker
+        res = (run_flow(rest[0], rest[1], int(rest[2]), int(rest[3]), rest[4], rest[5] or None)
+               if kind == "flow" else run_scrapy(kind, rest[0], rest[1], int(rest[2])))
+        print(json.dumps(res))
+        return
+
+    from bench_crawl import ReplayProcess
+    work = tempfile.mkdtemp(prefix="bench-vs-scrapy-")
+    urls_file = str(Path(work) / "urls.txt")
+    srv = ReplayProcess(args.articles)
+    try:
+        results = [_worker(["flow", srv.url, str(Path(work) / "archive"), str(args.concurrency),
+                            str(args.batch_size), urls_file, args.dump or ""])]
+        for mode in SCRAPY_MODES:
+            if mode not in args.skip:
+                results.append(_worker([mode, srv.url, urls_file, str(args.concurrency)]))
+    finally:
+        srv.stop()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    report(results, args.json)
+
+
+def report(results: list[dict], as_json: bool) -> None:
+    by = {r["pipeline"]: r for r in results}
+    flow = by["flow"]
+    ratios = {}
+    for other in ("scrapy+extractors", "scrapy+trafilatura"):
+        if other in by:
+            ratios[f"flow / {other}"] = round(flow["pages_per_s"] / by[other]["pages_per_s"], 2)
+            ratios[f"flow after first request / {other}"] = round(
+                flow["pages_per_s_after_first_request"] / by[other]["pages_per_s"], 2)
+            ratios[f"flow crawl phase / {other}"] = round(flow["crawl_phase_pages_per_s"] / by[other]["pages_per_s"], 2)
+    if as_json:
+        print(json.dumps({"results": results, "ratios": ratios}, indent=2))
+        return
+    print(f"{'pipeline':22} {'pages':>6} {'wall s':>7} {'pages/s':>8} {'CPU ms/page':>12}")
+    for r in results:
+        print(f"{r['pipeline']:22} {r['pages']:>6} {r['wall_s']:>7.1f} {r['pages_per_s']:>8.1f} "
+              f"{r['cpu_ms_per_page']:>12.2f}")
+    print(f"flow: {flow['pages_per_s_after_first_request']:.1f} pages/s after its first request "
+          f"(temporary server start {flow['server_start_s']:.1f} s), crawl phase "
+          f"{flow['crawl_phase_pages_per_s']:.1f} pages/s at {flow['crawl_phase_cpu_ms_per_page']:.2f} CPU ms/page; "
+          f"stored {flow['stored']}, errors {flow['errors']}; phases {flow['timings']}")
+    for k, v in ratios.items():
+        print(f"{k:45} {v}")
+
+
+if __name__ == "__main__":
+    main()

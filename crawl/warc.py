@@ -6,7 +6,7 @@ reaches ``max_file_bytes``.  Each record is its own gzip member, so a
 response without scanning.  warcio builds each record (headers, digests) into
 memory and we gzip it ourselves at ``GZIP_LEVEL`` (warcio's own gzip is fixed at
 level 9: 40 % of the time of writing a record, for files 8 % smaller than level 1;
-see docs/BENCHMARKS_SCRAPY.md).  Every record is flushed as soon as
+see docs/BENCHMARKS.md, "The scrape flow against Scrapy").  Every record is flushed as soon as
 it is written, so a file stays readable by warcio's ArchiveIterator even if
 the process dies between records.
 

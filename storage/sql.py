@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import sys
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Sequence
@@ -63,9 +64,24 @@ def run_sql(con: duckdb.DuckDBPyConnection, sql: str, *, write: bool = False,
 
 
 
+#: DuckLake answers an ATTACH that races a snapshot expiry (`compact`) with this; a moment later the
+#: catalog is consistent again, so readers try again instead of failing.
+_EXPIRY_RACE = "No snapshot found in DuckLake"
+
+
+def _connect_retrying(archive: Archive, *, write: bool, at: int | None, attempts: int = 5):
+    for attempt in range(attempts):
+        try:
+            return connect_user(archive, write=write, at=at)
+        except duckdb.InvalidInputException as e:
+            if _EXPIRY_RACE not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 def query(archive: Archive, sql: str, *, write: bool = False, at: int | None = None) -> Result:
     """Run one user statement on the archive (checked, on a locked connection); its result."""
-    con = connect_user(archive, write=write, at=at)
+    con = _connect_retrying(archive, write=write, at=at)
     try:
         results = run_sql(con, sql, write=write, one_result=True)
     finally:

@@ -54,7 +54,7 @@ def postgres_bin(name: str) -> str | None:
 
 
 @contextmanager
-def postgres(tmp: Path) -> Iterator[str]:
+def postgres() -> Iterator[str]:
     """A throw-away Postgres cluster; yields a ``postgresql://`` URL (user postgres, trust auth).
 
     Postgres refuses to run as root, so as root the cluster runs as the ``postgres`` user that

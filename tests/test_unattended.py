@@ -76,7 +76,7 @@ def test_two_workers_from_prefect_yaml_on_postgres(tmp_path):
     config = config_with(tmp_path, {"almayadeen": "@every 10s", "reuters": "0 0 1 1 *"})
     elsewhere = tmp_path / "elsewhere"     # the backfill runs where no ./archive is: it must use the deployment's
     elsewhere.mkdir()
-    with postgres(tmp_path / "pg") as pg, prefect_server(tmp_path / "pf", pg) as api, \
+    with postgres() as pg, prefect_server(tmp_path / "pf", pg) as api, \
             start_replay(seed=corpus_seed, per_site=per_site) as srv:
         env = prefect_env(api, tmp_path / "home", PREFECT_WORKER_QUERY_SECONDS="1",
                           PREFECT_WORKER_PREFETCH_SECONDS="1", NEWSARCHIVE_REPLAY_URL=srv.url)

@@ -53,6 +53,8 @@ from pathlib import Path
 
 import numpy as np
 
+from newsarchive.fsutil import fsync_path
+
 FORMAT = 2
 _LOAD_ROWS = 1 << 13      # signature rows read at a time while rebuilding band keys on load
 _LOAD_TRIES = 5           # listings tried when a compaction deletes a segment being loaded
@@ -247,14 +249,6 @@ def _n_rows(path: Path, stem: str, kind: str) -> int:
         return _npy_header(f)[0][0]
 
 
-def _fsync(p: Path) -> None:
-    fd = os.open(p, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _merge_segments(path: Path, run: list[tuple[str, str]], num_perm: int) -> str:
     """Write one segment holding the documents of ``run`` in order; return its stem. Reads the
     members with plain file I/O (format 1 ones one at a time into memory)."""
@@ -314,11 +308,11 @@ def _merge_segments(path: Path, run: list[tuple[str, str]], num_perm: int) -> st
         write("sig.npy", np.uint32, (n_total, num_perm), copy_sig)
         files["members.json"].write_text(json.dumps([s for s, _ in run]))
         for k in ("ends.npy", "members.json"):
-            _fsync(files[k])
+            fsync_path(files[k])
         stem = f"seg-{_start(run[0][0])}~{time.time_ns():020d}-{pid}"
         for k in ("ids.npy", "ends.npy", "members.json", "sig.npy"):
             os.replace(files[k], path / f"{stem}.{k}")
-        _fsync(path)                 # the merged segment is durable before its members go
+        fsync_path(path)                 # the merged segment is durable before its members go
         return stem
     finally:
         for f in files.values():

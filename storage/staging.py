@@ -27,6 +27,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from newsarchive.fsutil import fsync_path
+
 log = logging.getLogger("newsarchive.staging")
 
 BATCHES = "batches"
@@ -63,14 +65,6 @@ def _default(value: Any) -> Any:
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
@@ -161,7 +155,7 @@ class Staging:
         tmp = root / f".tmp-{_SAFE.sub('_', part)}-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         counts = {table: _write_jsonl(tmp / f"{table}.jsonl", rows) for table, rows in tables.items()}
-        _fsync_dir(tmp)
+        fsync_path(tmp)
         base = _SAFE.sub("_", part)
         for n in range(1, 10_000):   # a part staged twice (an append per table) gets a new name
             target = root / (base if n == 1 else f"{base}~{n}")
@@ -171,7 +165,7 @@ class Staging:
             except OSError:
                 if not target.exists():
                     raise
-        _fsync_dir(root)
+        fsync_path(root)
         kill_point("batch-staged")
         return counts
 

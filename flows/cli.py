@@ -117,9 +117,14 @@ def sites(obj: Ctx) -> None:
     click.echo(format_result(cols, rows, "table"))
 
 
-def _start_replay(seed: int, articles: int):
-    from replay import start_replay
-    srv = start_replay(seed=seed, per_site=articles)
+def _start_replay(seed: int, articles: int, host: str = "127.0.0.1", port: int = 0):
+    """The replay web on host:port (0: any free port), or one line saying the port is taken."""
+    from replay import Corpus, build_app
+    from replay.server import LoopbackServer
+    try:
+        srv = LoopbackServer(build_app(Corpus(seed=seed, per_site=articles)), host=host, port=port).start()
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port} ({e.strerror or e}); stop what uses it or choose another --port")
     click.echo(f"replay web: {srv.url} (seed {seed}, {articles} articles per site)", err=True)
     return srv
 
@@ -416,14 +421,6 @@ def serve(obj: Ctx, sites_, replay: bool, replay_url: str | None, limit: int | N
             server.stop()
 
 
-def _listen(make, host: str, port: int):
-    """A server bound to host:port, or one line saying the port is taken."""
-    try:
-        return make()
-    except OSError as e:
-        fail(f"cannot listen on {host}:{port} ({e.strerror or e}); stop what uses it or choose another --port")
-
-
 def _describe(d) -> str:
     sched = d.schedules[0].schedule
     return f"cron {sched.cron!r} UTC" if getattr(sched, "cron", None) else f"every {sched.interval}"
@@ -443,11 +440,7 @@ def _replay_url(replay: bool, replay_url: str | None):
             return None, fixed
     except httpx.HTTPError:
         pass
-    from replay import Corpus, build_app
-    from replay.server import LoopbackServer
-    srv = _listen(lambda: LoopbackServer(build_app(Corpus(seed=1, per_site=150)), port=REPLAY_PORT),
-                  "127.0.0.1", REPLAY_PORT).start()
-    click.echo(f"replay web: {srv.url} (seed 1, 150 articles per site)", err=True)
+    srv = _start_replay(1, 150, port=REPLAY_PORT)
     return srv, srv.url
 
 
@@ -466,11 +459,8 @@ def replay(host: str, port: int, seed: int, articles: int) -> None:
     """
     if host not in ("127.0.0.1", "localhost", "::1"):
         fail(f"--host {host!r}: the replay web serves loopback only; use 127.0.0.1")
-    from replay import Corpus, build_app
-    from replay.server import LoopbackServer
-    srv = _listen(lambda: LoopbackServer(build_app(Corpus(seed=seed, per_site=articles)), host=host, port=port),
-                  host, port).start()
-    click.echo(f"replay web on {srv.url} (seed {seed}, {articles} articles per site); Ctrl-C stops it")
+    srv = _start_replay(seed, articles, host=host, port=port)
+    click.echo(f"replay web on {srv.url}; Ctrl-C stops it")
     try:
         while True:
             import time

@@ -25,6 +25,7 @@ from .progress import report
 #: taken for dead: its worker died between claiming and starting it (`backfill --stale-after`).
 STALE_AFTER_S = 180.0
 PAGE_COUNTERS = ("fetched", "not_modified", "failed")
+PAGE = 200   # flow runs per API call (the server's default limit)
 
 
 def chunk_name(site: str, since: datetime, until: datetime) -> str:
@@ -51,12 +52,16 @@ async def resolve_archive(client, deployment: str, site: str, archive: str | Non
 async def _earlier_runs(client, deployment_id, names: list[str]) -> dict[str, list]:
     from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterId, FlowRunFilter,
                                                 FlowRunFilterName)
-    from prefect.client.schemas.sorting import FlowRunSort
-    runs = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)),
-        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-        sort=FlowRunSort.EXPECTED_START_TIME_DESC)
-    by_name: dict[str, list] = {}
+    runs: list = []
+    while True:   # paged: the server answers at most PAGE runs per call, a long backfill has more
+        page = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            limit=PAGE, offset=len(runs))
+        runs += page
+        if len(page) < PAGE:
+            break
+    by_name: dict[str, list] = {}   # newest attempt first
     for fr in sorted(runs, key=lambda r: r.created or datetime.min.replace(tzinfo=timezone.utc), reverse=True):
         by_name.setdefault(fr.name, []).append(fr)
     return by_name

@@ -14,6 +14,7 @@ archive opens with no network.
 from __future__ import annotations
 
 import errno
+import functools
 import importlib
 import os
 import tempfile
@@ -23,7 +24,11 @@ import duckdb
 
 from newsarchive.errors import NewsarchiveError
 
+from .coordination import PgLocks
+from .location import SharedLocation, check_local, is_shared, parse_shared, redact
+from .objects import S3Store, duckdb_secret_sql
 from .schema import MIGRATIONS, SCHEMA_VERSION
+from .shared_catalog import attach_shared, check_shared_catalog, shared_catalog_exists
 
 ENV_ARCHIVE = "NEWSARCHIVE_ARCHIVE"
 DEFAULT_ARCHIVE = "./archive"
@@ -81,11 +86,11 @@ def _file_identity(path: str) -> tuple:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
+    text = redact(str(e).strip())   # a Postgres catalog's error may quote its connection string
     return text.splitlines()[0] if text else type(e).__name__
 
 
-def storage_fault(what: str, path: Path, e: BaseException) -> ArchiveError:
+def storage_fault(what: str, path: Path | str, e: BaseException) -> ArchiveError:
     """One-line ArchiveError for an OS or DuckDB fault on the archive's files."""
     if isinstance(e, OSError):
         reason = f"{e.strerror or type(e).__name__}: {e.filename or path}"
@@ -105,19 +110,54 @@ def _probe(directory: Path) -> None:
 
 class Archive:
     def __init__(self, root: str | os.PathLike | None = None, *, verify_extensions: bool = False):
-        self.root = Path(root or os.environ.get(ENV_ARCHIVE) or DEFAULT_ARCHIVE).resolve()
+        spec = root or os.environ.get(ENV_ARCHIVE) or DEFAULT_ARCHIVE
         self.verify_extensions = verify_extensions
+        self.shared: SharedLocation | None = None
+        if is_shared(spec):
+            # The archive is in S3 + Postgres; root is this worker's local cache of it.
+            self.shared = parse_shared(str(spec))
+            self.root = self.shared.workdir
+        else:
+            check_local(str(spec))
+            self.root = Path(spec).resolve()
 
     catalog = property(lambda self: self.root / "catalog.sqlite")
     data_dir = property(lambda self: self.root / "data")
     warc_dir = property(lambda self: self.root / "warc")
     staging_dir = property(lambda self: self.root / "staging")
 
+    @property
+    def location(self) -> str:
+        """What names this archive to another process (``--archive``): a path or ``s3://`` URL."""
+        return self.shared.url if self.shared else str(self.root)
+
+    @property
+    def data_path(self) -> str:
+        """Where DuckLake's parquet files are (a directory or an ``s3://`` prefix), with a slash."""
+        return self.shared.s3_url("data") + "/" if self.shared else f"{self.data_dir}{os.sep}"
+
+    @functools.cached_property
+    def store(self) -> S3Store:
+        """The shared archive's bucket (shared archives only)."""
+        assert self.shared is not None, "a local archive has no object store"
+        return S3Store(self.shared.bucket)
+
+    @functools.cached_property
+    def locks(self) -> PgLocks:
+        """The shared archive's locks in Postgres (shared archives only)."""
+        assert self.shared is not None, "a local archive locks with flock"
+        return PgLocks(self.shared.catalog_dsn, self.shared.schema)
+
+    def __str__(self) -> str:
+        return self.location
+
     def for_user_sql(self) -> "Archive":
         """The same archive, whose connections verify extension signatures (see lock_down)."""
-        return Archive(self.root, verify_extensions=True)
+        return Archive(self.location, verify_extensions=True)
 
     def exists(self) -> bool:
+        if self.shared:
+            return shared_catalog_exists(self.shared)
         return self.catalog.exists()
 
     def existing_content(self) -> list[str]:
@@ -138,6 +178,8 @@ class Archive:
         A zero-byte catalog.sqlite is an empty SQLite database to SQLite: DuckLake would start
         a new, empty lake in it, and the old data files, WARC files and indexes would be
         orphaned (the near-duplicate index then hides new articles as copies of lost ones)."""
+        if self.shared:
+            return check_shared_catalog(self, create=create)
         try:
             with open(self.catalog, "rb") as f:
                 head = f.read(len(SQLITE_MAGIC))
@@ -168,6 +210,9 @@ class Archive:
 
     def check_writable(self) -> None:
         """Fail before any work when a writing run could not commit (read-only dir, mount or catalog)."""
+        if self.shared:
+            self.store.probe(self.shared.key("locks"))   # the bucket takes writes with these credentials
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             self.data_dir.mkdir(exist_ok=True)
@@ -178,10 +223,13 @@ class Archive:
         except OSError as e:
             raise storage_fault("cannot write to the archive", self.root, e) from None
 
+    def _extensions(self) -> tuple[str, ...]:
+        return ("postgres_scanner", "httpfs", "ducklake") if self.shared else ("sqlite_scanner", "ducklake")
+
     def _extension_config(self) -> dict:
         if not self.verify_extensions:
             return EXTENSION_CONFIG
-        paths = [extension_path(ext) for ext in ("sqlite_scanner", "ducklake")]
+        paths = [extension_path(ext) for ext in self._extensions()]
         if all(_file_identity(p) in _verified_extensions for p in paths):
             return {**USER_SQL_CONFIG, "allow_unsigned_extensions": True}   # these very bytes passed
         return USER_SQL_CONFIG
@@ -195,10 +243,15 @@ class Archive:
         if not read_only:
             self.check_writable()
         config = self._extension_config()
+        if self.shared:
+            # The postgres extension looks up secrets even with a connection string; with persistent
+            # secrets off that lookup fails, so point them at an empty directory of this cache instead.
+            config = {**config, "allow_persistent_secrets": True,
+                      "secret_directory": str(self.root / ".duckdb" / "no-secrets")}
         con = duckdb.connect(config={"extension_directory": str(self.root / ".duckdb" / "extensions"), **config})
         try:
             # fts is loaded by storage.search, the only user of it (~45 ms less per connection).
-            for ext in ("sqlite_scanner", "ducklake"):
+            for ext in self._extensions():
                 try:
                     con.execute(f"LOAD '{extension_path(ext)}'")
                 except duckdb.Error as e:
@@ -206,8 +259,10 @@ class Archive:
                                        f"reinstall it: pip install --force-reinstall "
                                        f"duckdb-extension-{ext.replace('_', '-')}=={duckdb.__version__}") from None
             if not config["allow_unsigned_extensions"]:
-                _verified_extensions.update(_file_identity(extension_path(e)) for e in ("sqlite_scanner", "ducklake"))
-            con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ shown in UTC whatever the host's zone
+                _verified_extensions.update(_file_identity(extension_path(e)) for e in self._extensions())
+            con.execute("SET TimeZone = 'UTC'")
+            if self.shared:
+                con.execute(duckdb_secret_sql())  # TIMESTAMPTZ shown in UTC whatever the host's zone
             self._attach(con, read_only)
         except BaseException:
             con.close()
@@ -218,6 +273,8 @@ class Archive:
         # The catalog records the data path it was created with; data files are stored
         # relative to it. Overriding keeps an archive directory relocatable (copied,
         # moved, mounted elsewhere, or a test fixture).
+        if self.shared:
+            return attach_shared(con, self, read_only)
         opts = [f"DATA_PATH '{self.data_dir}/'", "OVERRIDE_DATA_PATH TRUE"]
         if read_only:
             opts.append("READ_ONLY")
@@ -252,6 +309,9 @@ class Archive:
         ("database is locked"). The later ones then find the schema current and do nothing.
         A writing run starts here, so a read-only or damaged archive stops it before any crawl."""
         import fcntl
+        if self.shared:
+            with self.locks.hold("init"):
+                return self._init_locked()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             lock = open(self.root / "init.lock", "a")
@@ -259,23 +319,34 @@ class Archive:
             raise storage_fault("cannot write to the archive", self.root, e) from None
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            self.check_can_write()   # under the lock: never look at a catalog another init is creating
-            con = self.connect(create=True)
-            try:
-                version = migrate(con)
-            except duckdb.Error as e:
-                raise storage_fault("cannot migrate the archive catalog", self.catalog, e) from None
-            finally:
-                con.close()
+            return self._init_locked()
+
+    def _init_locked(self) -> int:
+        self.check_can_write()   # under the lock: never look at a catalog another init is creating
+        con = self.connect(create=True)
+        try:
+            version = migrate(con)
+        except duckdb.Error as e:
+            raise storage_fault("cannot migrate the archive catalog", self.catalog_name, e) from None
+        finally:
+            con.close()
+        if not self.shared:
             self.ensure_wal()
         return version
+
+    @property
+    def catalog_name(self) -> str:
+        """The catalog for messages: the SQLite file, or the Postgres schema (no password)."""
+        if self.shared:
+            return f"schema {self.shared.schema} in {redact(self.shared.catalog_dsn)}"
+        return str(self.catalog)
 
     def check_can_write(self) -> None:
         """Everything a writing run needs, checked before it starts: a usable (or no) catalog,
         no catalog lost beside existing data, a writable directory and catalog, an intact catalog."""
         self.check_catalog(create=True)
         self.check_writable()
-        if self.catalog.exists() and self.catalog.stat().st_size:
+        if not self.shared and self.catalog.exists() and self.catalog.stat().st_size:
             self.check_integrity()
 
     def check_integrity(self) -> None:
@@ -337,7 +408,7 @@ def lock_down(con: duckdb.DuckDBPyConnection, archive: Archive) -> duckdb.DuckDB
     Python variables; the configuration is locked so no statement can undo it. storage.sql_guard
     refuses the statements that would still reach inside the archive (ATTACH, COPY, ...)."""
     try:
-        con.execute(f"SET allowed_directories = [{_sql_string(str(archive.data_dir) + os.sep)}]")
+        con.execute(f"SET allowed_directories = [{_sql_string(archive.data_path)}]")
         con.execute("SET enable_external_access = false")
         con.execute("SET python_enable_replacements = false")
         con.execute("SET lock_configuration = true")

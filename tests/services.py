@@ -145,3 +145,33 @@ def start_worker(pool: str, name: str, env: dict[str, str], log: Path, limit: in
         return subprocess.Popen([str(BIN / "prefect"), "worker", "start", "--pool", pool, "--name", name,
                                  "--limit", str(limit)],
                                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@contextmanager
+def s3_server(bucket: str = "newsarchive") -> Iterator[dict[str, str]]:
+    """moto's S3 server (PyPI ``moto[server]``) on 127.0.0.1 with ``bucket`` created; yields the
+    AWS_* environment that points boto3 and DuckDB at it."""
+    if shutil.which("moto_server", path=str(BIN)) is None:
+        import pytest
+        pytest.skip("moto's S3 server is not installed (pip install -e '.[test]' installs moto[server])")
+    port = free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="newsarchive-s3-"))
+    log = tmp / "moto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    env = {"AWS_ACCESS_KEY_ID": "newsarchive-test", "AWS_SECRET_ACCESS_KEY": "newsarchive-test-secret",
+           "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
+    try:
+        def up() -> bool:
+            assert proc.poll() is None, f"moto_server exited {proc.returncode}:\n{log.read_text()[-4000:]}"
+            try:
+                return httpx.put(f"{endpoint}/{bucket}", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+        wait_for(up, 60, "moto S3 server", log)
+        yield env
+    finally:
+        stop_group(proc)
+        shutil.rmtree(tmp, ignore_errors=True)

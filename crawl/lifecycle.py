@@ -32,6 +32,7 @@ from storage.lake import Archive
 from storage.search import SearchError, refresh_index
 from storage.staging import Staging
 
+from .indexes import load_dedup, save_dedup
 from .warc import WarcWriter
 
 log = logging.getLogger("newsarchive.run")
@@ -90,7 +91,7 @@ class ArchiveRun:
             log.warning("committed %d staged run(s) left by a crashed process: %s",
                         len(self.recovered), ", ".join(self.recovered))
         self.lap("open")
-        self.dedup = DedupState.load(self.archive.root / "index", since=self.since, until=self.until)
+        self.dedup = load_dedup(self.archive, since=self.since, until=self.until)
         self.lap("load_dedup")
         self.staging = Staging(self.archive.staging_dir, self.run_id).hold()
         self.staging.write_meta({"run_id": self.run_id, "flow_run_id": self.flow_run_id,
@@ -123,7 +124,7 @@ class ArchiveRun:
             self.staging.release()   # committed (directory gone) or not: then the next run recovers it
             con.close()
         self.lap("commit")
-        self.dedup.save()
+        save_dedup(self.archive, self.dedup)
         self.lap("save_dedup")
         search = None
         try:

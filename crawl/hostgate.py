@@ -73,6 +73,9 @@ class HostGate:
             await asyncio.sleep(poll)
             poll = min(POLL_MAX_S, poll * 2)
 
+    async def aclose(self) -> None:
+        """Nothing to close: each slot's descriptor is closed with the slot."""
+
     def _reserve_start(self, host: str, gap: float) -> float:
         """The wall-clock time this start may happen; pushes the host's next start ``gap`` later."""
         fd = os.open(self.directory / f"{host}.next", os.O_RDWR | os.O_CREAT, 0o644)
@@ -86,3 +89,81 @@ class HostGate:
             return start
         finally:
             os.close(fd)
+
+
+class PgHostGate:
+    """The same gate for a shared archive, whose workers share no filesystem: slots are Postgres
+    advisory locks (key: the archive and host, slot number) held on one connection per process,
+    and start times are reserved in a row per host, on the database's clock (hosts' clocks may
+    differ). A dead worker's session ends and its slots are free."""
+
+    def __init__(self, dsn: str, namespace: str):
+        self.dsn, self.namespace = dsn, namespace
+        self._conn = None
+        self._ready = None
+
+    async def _connection(self):
+        import psycopg
+        if self._ready is None:
+            self._ready = asyncio.Lock()
+        async with self._ready:
+            if self._conn is None or self._conn.closed:
+                try:
+                    self._conn = await psycopg.AsyncConnection.connect(
+                        self.dsn, autocommit=True, connect_timeout=10, application_name="newsarchive-hostgate")
+                except psycopg.Error as e:
+                    from storage.coordination import CoordinationError
+                    from storage.location import redact
+                    raise CoordinationError(f"cannot connect to the archive catalog database {redact(self.dsn)} "
+                                            f"for the politeness gate: {str(e).splitlines()[0]}") from None
+                await self._conn.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{self.namespace}".newsarchive_host_schedule '
+                    f"(host text PRIMARY KEY, next_start double precision NOT NULL)")
+        return self._conn
+
+    def _host_key(self, host: str) -> int:
+        from storage.coordination import lock_key
+        return lock_key(self.namespace, f"host:{host}") >> 32   # the int4 half of the two-key form
+
+    @asynccontextmanager
+    async def slot(self, host: str, concurrency: int, min_gap_s: float) -> AsyncIterator[float]:
+        conn = await self._connection()
+        key, poll = self._host_key(_safe(host)), POLL_MIN_S
+        while True:
+            cur = await conn.execute("SELECT i FROM generate_series(0, %s - 1) AS i "
+                                     "WHERE pg_try_advisory_lock(%s, i) LIMIT 1", [max(1, concurrency), key])
+            row = await cur.fetchone()
+            if row is not None:
+                break
+            await asyncio.sleep(poll)
+            poll = min(POLL_MAX_S, poll * 2)
+        try:
+            start = time.time()
+            if min_gap_s > 0:
+                cur = await conn.execute(
+                    f'INSERT INTO "{self.namespace}".newsarchive_host_schedule AS h (host, next_start) '
+                    f"VALUES (%(host)s, extract(epoch FROM clock_timestamp()) + %(gap)s) "
+                    f"ON CONFLICT (host) DO UPDATE SET next_start = "
+                    f"greatest(h.next_start, extract(epoch FROM clock_timestamp())) + %(gap)s "
+                    f"RETURNING next_start - %(gap)s - extract(epoch FROM clock_timestamp())",
+                    {"host": _safe(host), "gap": min_gap_s})
+                wait = float((await cur.fetchone())[0])
+                start = time.time() + max(0.0, wait)
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            yield start
+        finally:
+            if not conn.closed:
+                await conn.execute("SELECT pg_advisory_unlock(%s, %s)", [key, row[0]])
+
+    async def aclose(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+
+def host_gate_for(archive) -> "HostGate | PgHostGate":
+    """The gate every process crawling into ``archive`` (a storage.lake.Archive) shares."""
+    if archive.shared:
+        return PgHostGate(archive.shared.catalog_dsn, archive.shared.schema)
+    return HostGate(archive.root / "locks" / "hosts")

@@ -30,10 +30,12 @@ from newsarchive import __version__
 from storage.commit import commit_staging, recover
 from storage.lake import Archive
 from storage.search import SearchError, refresh_index
+from storage.shared_staging import SharedStaging
 from storage.staging import Staging
 
 from .indexes import load_dedup, save_dedup
 from .warc import WarcWriter
+from .warc_store import ship_sealed
 
 log = logging.getLogger("newsarchive.run")
 
@@ -93,13 +95,21 @@ class ArchiveRun:
         self.lap("open")
         self.dedup = load_dedup(self.archive, since=self.since, until=self.until)
         self.lap("load_dedup")
-        self.staging = Staging(self.archive.staging_dir, self.run_id).hold()
+        if self.archive.shared:
+            self.staging = SharedStaging(self.archive, self.run_id, before_stage=self._ship_warc).hold()
+        else:
+            self.staging = Staging(self.archive.staging_dir, self.run_id).hold()
         self.staging.write_meta({"run_id": self.run_id, "flow_run_id": self.flow_run_id,
                                  "flow_name": self.flow_label, "sites": self.sites, "started_at": self.started,
                                  "newsarchive_version": __version__})
         if self.warc:
             self.warc_writer = WarcWriter(self.archive.warc_dir, prefix=f"newsarchive-{self.run_id}")
         return self
+
+    def _ship_warc(self) -> None:
+        """Shared archive, before a batch is staged: its WARC records go to the bucket first."""
+        if self.warc_writer is not None:
+            ship_sealed(self.archive, self.warc_writer)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.warc_writer is not None:
@@ -110,7 +120,9 @@ class ArchiveRun:
 
     def commit(self, stats: dict[str, Counter], status: str) -> RunResult:
         """Commit the staged batches and the run row as one snapshot, then save and refresh indexes."""
-        if self.warc_writer is not None:
+        if self.archive.shared:
+            self._ship_warc()
+        elif self.warc_writer is not None:
             self.warc_writer.close()
         self.lap(self.work_phase)
         row = {"run_id": self.run_id, "flow_run_id": self.flow_run_id, "flow_name": self.flow_label,

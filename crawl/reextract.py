@@ -20,7 +20,9 @@ from crawl.fetch import FetchResult, detect_encoding
 from crawl.lifecycle import ArchiveRun, RunResult
 from crawl.pipeline import SiteRun, extract_page
 from crawl.steps import ARTICLE_STEPS, Page, run_steps
-from crawl.warc import WarcRef, read_record
+from crawl.warc import WarcRef
+from crawl.warc_store import read_archived
+from newsarchive.errors import NewsarchiveError
 from storage.lake import Archive
 from storage.state import load_state
 
@@ -71,8 +73,8 @@ def reextract_site(archive: Archive, config: Config, site_name: str, run: Archiv
 def _archived_response(archive: Archive, run: SiteRun, url: str, fetched_at: datetime,
                        ref: WarcRef) -> FetchResult | None:
     try:
-        _, status, headers, body = read_record(archive.warc_dir, ref)
-    except (OSError, ValueError) as e:
+        _, status, headers, body = read_archived(archive, ref)
+    except (OSError, ValueError, NewsarchiveError) as e:
         run.counters["warc_unreadable"] += 1
         run.note_error("warc", f"{run.site.name}: raw page of {url} unreadable in {ref.filename} at {ref.offset}: "
                                f"{e}; it cannot be re-extracted (refetch it with a normal run)")

@@ -95,6 +95,7 @@ class WarcWriter:
         self._filename: str | None = None
         self.files: list[str] = []      # every file this writer created (relative names)
         self.records = 0
+        self._sealed = 0                # files[:_sealed] were handed out by seal()
 
     # -- file handling -------------------------------------------------------
     def _open(self) -> None:
@@ -212,6 +213,13 @@ class WarcWriter:
         self._writer = None
         self._filename = None
 
+    def seal(self) -> list[str]:
+        """Close the current file; the files finished since the last seal (to ship them elsewhere).
+        The next record starts a new file."""
+        self.close()
+        done, self._sealed = self.files[self._sealed:], len(self.files)
+        return done
+
     def __enter__(self) -> "WarcWriter":
         return self
 
@@ -241,6 +249,11 @@ def read_record(root: Path | str, ref: WarcRef) -> tuple[str, int, dict[str, str
     with open(path, "rb") as fh:
         fh.seek(ref.offset)
         member = fh.read(ref.length)
+    return parse_member(member, ref, path)
+
+
+def parse_member(member: bytes, ref: WarcRef, path: Path | str) -> tuple[str, int, dict[str, str], bytes]:
+    """The record of one gzip member read at ``ref`` from ``path`` (a file or an object URL)."""
     if len(member) != ref.length:
         raise ValueError(f"{path}: record at offset {ref.offset} is cut short "
                          f"({len(member)} of {ref.length} bytes); the WARC file is truncated")

@@ -139,11 +139,13 @@ def _start_replay(seed: int, articles: int, host: str = "127.0.0.1", port: int =
 @click.option("--delay", type=DelaySeconds(), default=None,
               help="Override every site's politeness delay in seconds (default with --replay: 0).")
 @click.option("--max-articles", type=int, default=None, help="Fetch at most N articles per site.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Pages per task; each finished batch is staged (on disk, or in the bucket of a shared archive).")
 @click.option("--query", "demo_query", default=DEMO_QUERY, show_default="a count by site",
               help="SQL to print after the run ('' for none).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
 @click.pass_obj
-def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, delay, max_articles,
+def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, delay, max_articles, batch_size,
         demo_query, progress) -> None:
     """Run the scrape flow once, then print a per-site summary and a query.
 
@@ -172,8 +174,9 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, dela
     try:
         with bar:
             result = asyncio.run(scrape(
-                sites=list(sites_) or None, archive=str(obj.archive.root), config_path=obj.config_path,
-                replay_url=srv.url if srv else replay_url, delay_s=delay, max_articles=max_articles))
+                sites=list(sites_) or None, archive=obj.archive.location, config_path=obj.config_path,
+                replay_url=srv.url if srv else replay_url, delay_s=delay, max_articles=max_articles,
+                batch_size=batch_size))
     finally:
         set_reporter(None)
         if srv:
@@ -248,7 +251,7 @@ def backfill(ctx: click.Context, site, date_from, date_to, chunk_days, replay, r
         delay = 0.0
     # With --deployment the archive is the deployment's, unless --archive / $NEWSARCHIVE_ARCHIVE was given.
     explicit = ctx.parent.get_parameter_source("archive") != click.core.ParameterSource.DEFAULT
-    archive = str(obj.archive.root) if explicit or not deployment else None
+    archive = obj.archive.location if explicit or not deployment else None
     show = sys.stderr.isatty() if progress is None else progress
     bar = BackfillProgress(len(chunks), enabled=show)
     set_reporter(bar.handle)
@@ -292,7 +295,7 @@ def reextract(obj: Ctx, sites_, since) -> None:
         if name not in cfg.sites:
             fail(f"no site named {name!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))}")
     if not obj.archive.exists():
-        fail(f"no archive at {obj.archive.root}; nothing to re-extract (run `newsarchive run` first)")
+        fail(f"no archive at {obj.archive.location}; nothing to re-extract (run `newsarchive run` first)")
     obj.archive.check_can_write()   # a read-only or damaged archive stops here, before the flow
     from collections import Counter
 
@@ -301,7 +304,7 @@ def reextract(obj: Ctx, sites_, since) -> None:
     from datetime import timezone as _tz
     result = asyncio.run(reextract_flow(sites=list(sites_) or None,
                                         since=since.replace(tzinfo=_tz.utc) if since else None,
-                                        archive=str(obj.archive.root), config_path=obj.config_path))
+                                        archive=obj.archive.location, config_path=obj.config_path))
     click.echo(f"re-extraction {result['run_id']} -> snapshot {result['snapshot']}")
     click.echo(text_table({k: Counter(v) for k, v in result["stats"].items()}))
 
@@ -405,7 +408,7 @@ def serve(obj: Ctx, sites_, replay: bool, replay_url: str | None, limit: int | N
                 fail(f"deployment scrape/{name} is registered for work pool {pool!r} (newsarchive deploy); "
                      f"run workers with `prefect worker start --pool {pool}` instead of serve, or delete it "
                      f"first (`prefect deployment delete scrape/{name}`)")
-            deployments = build_deployments(cfg, archive=str(obj.archive.root), config_path=obj.config_path,
+            deployments = build_deployments(cfg, archive=obj.archive.location, config_path=obj.config_path,
                                             sites=names, replay_url=url)
             for d in deployments:
                 click.echo(f"deployment scrape/{d.name}: {_describe(d)}", err=True)

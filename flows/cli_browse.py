@@ -72,7 +72,7 @@ def browse(port: int, host: str, at: int | None) -> None:
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     where = f"as of snapshot {at}" if at is not None else "latest snapshot"
-    click.echo(f"browsing {ctx.archive.root} ({where}, read-only) at http://{shown}:{bound}/ ; Ctrl-C stops",
+    click.echo(f"browsing {ctx.archive.location} ({where}, read-only) at http://{shown}:{bound}/ ; Ctrl-C stops",
                err=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     try:

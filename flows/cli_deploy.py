@@ -109,7 +109,7 @@ def deploy(obj, prefect_file: Path, pool_limit: int | None) -> None:
     pools = {(d.get("work_pool") or {}).get("name") for d in spec["deployments"]} - {None}
     for pool in sorted(pools):
         click.echo(f"work pool {pool}: {asyncio.run(_ensure_pool(pool, pool_limit))}")
-    env = {**os.environ, "NEWSARCHIVE_ARCHIVE": str(obj.archive.root),
+    env = {**os.environ, "NEWSARCHIVE_ARCHIVE": obj.archive.location,
            "NEWSARCHIVE_CONFIG": str(Path(obj.config_path).resolve()) if obj.config_path else ""}
     prefect = Path(sys.executable).with_name("prefect")
     names = [arg for n in deployments for arg in ("--name", n)]
@@ -121,7 +121,7 @@ def deploy(obj, prefect_file: Path, pool_limit: int | None) -> None:
         raise DeployError(f"`prefect deploy` on {prefect_file} failed (exit {proc.returncode}): {tail}")
     for line in asyncio.run(_apply_schedules(cfg, deployments)):
         click.echo(f"deployment {line}")
-    click.echo(f"archive for every worker: {obj.archive.root}; start workers with "
+    click.echo(f"archive for every worker: {obj.archive.location}; start workers with "
                f"`prefect worker start --pool {sorted(pools)[0]} --limit 2`")
 
 

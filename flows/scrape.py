@@ -20,7 +20,7 @@ from prefect.utilities.annotations import quote
 
 from crawl.fetch import Fetcher
 from crawl.health import markdown as health_markdown
-from crawl.hostgate import HostGate
+from crawl.hostgate import host_gate_for
 from crawl.lifecycle import ArchiveRun, RunResult
 from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site, load_known
 from crawl.plan import Outcome, ScrapeOptions, ScrapePlan, plan_scrape
@@ -73,12 +73,16 @@ async def crawl_sites(plan: ScrapePlan, run: ArchiveRun, max_articles: int | Non
     """Every site of the plan at once, through one polite fetcher writing the run's WARC files."""
     # The state of the URLs to fetch is loaded after discovery (crawl_site), not the whole archive's.
     state, loader = CrawlState(loaded=set()), archive_state_loader(run.archive, plan.names)
-    async with Fetcher(plan.config, host_map=plan.host_map, warc=run.warc_writer, validators=state.validators,
-                       host_gate=HostGate(run.archive.root / "locks" / "hosts")) as fetcher:
-        runs = [plan.site_run(s, run.run_id, fetcher=fetcher, staging=run.staging, state=state, dedup=run.dedup,
-                              state_loader=loader)
-                for s in plan.sites]
-        results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size, skip_known) for r in runs))
+    gate = host_gate_for(run.archive)
+    try:
+        async with Fetcher(plan.config, host_map=plan.host_map, warc=run.warc_writer, validators=state.validators,
+                           host_gate=gate) as fetcher:
+            runs = [plan.site_run(s, run.run_id, fetcher=fetcher, staging=run.staging, state=state,
+                                  dedup=run.dedup, state_loader=loader)
+                    for s in plan.sites]
+            results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size, skip_known) for r in runs))
+    finally:
+        await gate.aclose()
     return runs, list(results)
 
 
@@ -110,7 +114,7 @@ async def scrape(
     plan = plan_scrape(ScrapeOptions(sites, config_path, replay_url, delay_s, since, until, sitemaps_only))
     arch = Archive(archive)
     # The run lock is held for the whole run: a backfill waiting on it tells a dead worker from a slow one.
-    with RunLock(arch.root, fr_id), crawl_logs_to_run_log():
+    with RunLock(arch, fr_id), crawl_logs_to_run_log():
         with ArchiveRun(arch, flow_label=flow_label, sites=plan.names, flow_run_id=fr_id,
                         since=plan.window_since, until=until) as run:
             runs, results = await crawl_sites(plan, run, max_articles, batch_size, skip_known)
@@ -143,7 +147,7 @@ async def publish(plan: ScrapePlan, runs: list[SiteRun], outcome: Outcome, done:
         markdown=f"# Scrape run `{done.run_id}` (snapshot {done.snapshot})\n\n"
                  f"{markdown_table(outcome.stats)}\n{drift_md}")
     await publish_report(arch, done.run_id)
-    result = {"run_id": done.run_id, "snapshot": done.snapshot, "archive": str(arch.root),
+    result = {"run_id": done.run_id, "snapshot": done.snapshot, "archive": arch.location,
               "stats": {k: dict(v) for k, v in outcome.stats.items()}, "errors": outcome.errors[:50],
               "error_count": len(outcome.errors), "timings": done.timings,
               "drift": [{"site": a.site, "extractor": a.extractor, "failing": a.failing,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import shutil
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ from .lake import LAKE, Archive
 from .schema import (ARTICLE_COLUMNS, BREAKING_SIGHTING_COLUMNS, FETCH_COLUMNS, RUN_COLUMNS,
                      RUN_STAT_COLUMNS)
 
+from .shared_staging import SharedStaging, pending_shared_runs
 from .staging import QUARANTINE, Staging, drop_torn_lines, kill_point, pending_runs
 
 log = logging.getLogger("newsarchive.commit")
@@ -49,7 +49,8 @@ def commit_staging(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[s
     for attempt in range(1, attempts + 1):
         counted = {site: dict(c) for site, c in stats.items()}
         try:
-            snapshot = _commit_once(con, staging, run, counted)
+            with staging.commit_lock():
+                snapshot = _commit_once(con, staging, run, counted)
         except duckdb.Error as e:
             # A write-write conflict, or the catalog database locked by the other commit (DuckDB
             # reports some of these as "cannot rollback - no transaction is active").
@@ -217,7 +218,7 @@ def _commit_once(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[str
     snapshot = con.execute(f"SELECT max(snapshot_id) FROM {LAKE}.snapshots()").fetchone()[0]
     # Delete while still holding the run's lock: a recovery in another process never sees the
     # lock free while the committed staging directory is still there.
-    shutil.rmtree(staging.dir, ignore_errors=True)
+    staging.remove()
     staging.release()
     return snapshot
 
@@ -230,7 +231,8 @@ def recover(archive: Archive, con: duckdb.DuckDBPyConnection, *, skip: str | Non
     fails for a passing reason (the catalog busy) is left for the next run.
     """
     recovered = []
-    for staging in pending_runs(archive.staging_dir):
+    runs = pending_shared_runs(archive) if archive.shared else pending_runs(archive.staging_dir)
+    for staging in runs:
         if staging.dir.name == skip:
             continue   # our own run
         try:
@@ -255,7 +257,7 @@ def _recover_one(con: duckdb.DuckDBPyConnection, staging: Staging) -> str | None
     meta = staging.read_meta() or {"run_id": staging.dir.name}
     already = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [meta["run_id"]]).fetchone()[0]
     if already or not staging.dir.exists():   # committed, but the directory outlived the commit
-        shutil.rmtree(staging.dir, ignore_errors=True)
+        staging.remove()
         return None
     for path in staging.legacy_files():
         dropped = drop_torn_lines(path)
@@ -273,6 +275,12 @@ def _set_aside(archive: Archive, staging: Staging, error: Exception) -> None:
     if is_transient(error):
         log.warning("staged run %s not recovered now (%s); the next run tries again",
                     staging.dir, str(error).splitlines()[0])
+        return
+    if isinstance(staging, SharedStaging):
+        where = staging.set_aside(error)
+        log.warning("staged run %s cannot be committed (%s: %s); moved to %s so that runs go on: its pages "
+                    "are fetched again by the next run, inspect or delete the objects", staging.run_id,
+                    type(error).__name__, str(error).splitlines()[0][:300], where)
         return
     target = archive.staging_dir / QUARANTINE / staging.dir.name
     target.parent.mkdir(parents=True, exist_ok=True)

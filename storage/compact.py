@@ -145,6 +145,6 @@ def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
             files_merged=sum(r[2] for r in merged), files_created=sum(r[3] for r in merged),
             files_deleted=len(deleted), files_pending=pending, orphans_deleted=len(orphans), rows=after)
     except duckdb.Error as e:
-        raise CompactError(f"compaction of {archive.root} failed: {e}") from None
+        raise CompactError(f"compaction of {archive.location} failed: {e}") from None
     finally:
         con.close()

@@ -158,7 +158,7 @@ def export_snapshot(archive: Archive, out_dir: str | os.PathLike, *, at: int | N
         manifest = Manifest(
             snapshot_id=at, created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             schema_version=schema_version(con), newsarchive_version=_newsarchive_version(),
-            format=fmt, compression="zstd" if fmt == "parquet" else "gzip", archive=str(archive.root))
+            format=fmt, compression="zstd" if fmt == "parquet" else "gzip", archive=archive.location)
         for relation in _relations(con):
             columns = _columns(con, relation)
             partitioned = "site" in columns and "published_at" in columns

@@ -57,7 +57,8 @@ def check_shared_catalog(archive: "Archive", *, create: bool) -> None:
                            f"or point --archive / ${ENV_ARCHIVE} at an existing archive")
 
 
-def attach_shared(con: duckdb.DuckDBPyConnection, archive: "Archive", read_only: bool) -> None:
+def attach_shared(con: duckdb.DuckDBPyConnection, archive: "Archive", read_only: bool,
+                  snapshot: int | None = None) -> None:
     """ATTACH the Postgres-catalogued lake as ``lake`` and USE it."""
     from .lake import ArchiveError
     loc = archive.shared
@@ -65,6 +66,8 @@ def attach_shared(con: duckdb.DuckDBPyConnection, archive: "Archive", read_only:
     opts = [f"DATA_PATH {_sql_string(archive.data_path)}", "OVERRIDE_DATA_PATH TRUE",
             f"METADATA_SCHEMA {_sql_string(loc.schema)}"]
     opts.append("READ_ONLY" if read_only else "DATA_INLINING_ROW_LIMIT 0")
+    if snapshot is not None:
+        opts.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     try:
         con.execute(f"ATTACH {_sql_string('ducklake:postgres:' + loc.catalog_dsn)} AS {LAKE} ({', '.join(opts)})")
         con.execute(f"USE {LAKE}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 
 from .lake import LAKE, Archive, ArchiveError
+from .shared_catalog import attach_shared
 from .sql_guard import QueryError, execute
 
 # DuckLake attaches its catalog database under this name; its tables are
@@ -121,10 +122,13 @@ def connect_at(archive: Archive, snapshot_id: int) -> duckdb.DuckDBPyConnection:
         ids = snapshot_ids(con)
         if snapshot_id not in ids:
             raise ArchiveError(
-                f"--at {snapshot_id}: no such snapshot in {archive.root}; valid: {_describe_range(ids)} "
+                f"--at {snapshot_id}: no such snapshot in {archive.location}; valid: {_describe_range(ids)} "
                 f"(see `newsarchive snapshots`)")
         con.execute("USE memory")
         con.execute(f"DETACH {LAKE}")
+        if archive.shared:
+            attach_shared(con, archive, True, snapshot=snapshot_id)
+            return con
         # OVERRIDE_DATA_PATH as in Archive.connect: the catalog may name where the archive was created.
         opts = [f"DATA_PATH '{archive.data_dir}/'", "OVERRIDE_DATA_PATH TRUE", "READ_ONLY",
                 f"SNAPSHOT_VERSION {int(snapshot_id)}"]

@@ -20,12 +20,14 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from newsarchive.fsutil import fsync_path
 
@@ -127,6 +129,23 @@ class Staging:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+    @contextmanager
+    def commit_lock(self) -> Iterator[None]:
+        """Held around a commit transaction: one commit at a time per archive. Each commit derives
+        its new versions from what is committed; two overlapping ones would both store an article
+        the other stores too (DuckLake lets two appends to one table commit side by side)."""
+        path = self.dir.parent.parent / "commit.lock"
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def remove(self) -> None:
+        """The run is committed: delete its staged files (called while still holding the lock)."""
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def is_alive(self) -> bool:
         """Whether some process holds this run's lock (it is still running)."""

@@ -42,7 +42,7 @@ def render_report(archive: Archive, *, since: date | None = None, title: str | N
     """A standalone HTML file: the overview with its CSS inlined, no links back to a server."""
     with queries.Reader(archive).connect() as con:
         ctx = overview_context(con, since=since)
-    return render("report.html", css=inline_css(), archive=str(archive.root),
+    return render("report.html", css=inline_css(), archive=archive.location,
                   generated=datetime.now(timezone.utc), title=title or "newsarchive report", **ctx)
 
 

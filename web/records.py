@@ -7,7 +7,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from crawl.warc import WarcRef, read_record
+from crawl.warc import WarcRef
+from crawl.warc_store import read_archived
+from newsarchive.errors import NewsarchiveError
 from storage.lake import Archive
 
 from .diff import counts, shorten_same, word_diff
@@ -102,8 +104,8 @@ def raw_page(archive: Archive, version: dict[str, Any]) -> dict[str, Any]:
     if root not in path.parents:     # a catalog row never points outside <archive>/warc
         return {"error": f"WARC file {name!r} is outside {root}"}
     try:
-        url, status, headers, body = read_record(root, WarcRef(str(path.relative_to(root)), offset, length))
-    except (OSError, ValueError) as e:
+        url, status, headers, body = read_archived(archive, WarcRef(str(path.relative_to(root)), offset, length))
+    except (OSError, ValueError, NewsarchiveError) as e:
         return {"error": f"cannot read the WARC record: {e}"}
     ctype = headers.get("content-type", "")
     m = _CHARSET.search(ctype)

@@ -22,15 +22,14 @@ from pathlib import Path
 
 import duckdb
 
-from newsarchive.errors import NewsarchiveError
 
 from .coordination import PgLocks
-from .location import SharedLocation, check_local, is_shared, parse_shared, redact
+from .errors import ArchiveError
+from .location import ENV_ARCHIVE, SharedLocation, check_local, is_shared, parse_shared, redact
 from .objects import S3Store, duckdb_secret_sql
 from .schema import MIGRATIONS, SCHEMA_VERSION
 from .shared_catalog import attach_shared, check_shared_catalog, shared_catalog_exists
 
-ENV_ARCHIVE = "NEWSARCHIVE_ARCHIVE"
 DEFAULT_ARCHIVE = "./archive"
 LAKE = "lake"
 
@@ -51,10 +50,6 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 ARCHIVE_CONTENT = ("data", "warc", "index", "staging", "search.duckdb")
 RESTORE_HINT = ("restore catalog.sqlite from a backup copy of the archive directory; newsarchive never "
                 "creates a new catalog over existing data (move the directory aside to start a new archive)")
-
-
-class ArchiveError(NewsarchiveError, RuntimeError):
-    pass
 
 
 def extension_path(name: str) -> str:

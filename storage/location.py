@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from newsarchive.errors import NewsarchiveError
 
+ENV_ARCHIVE = "NEWSARCHIVE_ARCHIVE"
 ENV_CATALOG = "NEWSARCHIVE_CATALOG"
 ENV_WORKDIR = "NEWSARCHIVE_WORKDIR"
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")

@@ -5,15 +5,11 @@ a missing catalog beside existing objects is a lost catalog, never a new archive
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import duckdb
 
 from .coordination import connect
-from .location import SharedLocation, redact
-
-if TYPE_CHECKING:
-    from .lake import Archive
+from .errors import ArchiveError
+from .location import ENV_ARCHIVE, SharedLocation, redact
 
 LAKE = "lake"
 CONTENT = ("data/", "warc/", "index/", "staging/")
@@ -33,7 +29,7 @@ def shared_catalog_exists(loc: SharedLocation) -> bool:
         conn.close()
 
 
-def existing_objects(archive: "Archive") -> list[str]:
+def existing_objects(archive) -> list[str]:
     """Which of data/, warc/, index/, staging/ hold objects under the archive's prefix."""
     found = []
     for name in CONTENT:
@@ -42,8 +38,7 @@ def existing_objects(archive: "Archive") -> list[str]:
     return found
 
 
-def check_shared_catalog(archive: "Archive", *, create: bool) -> None:
-    from .lake import ArchiveError, ENV_ARCHIVE
+def check_shared_catalog(archive, *, create: bool) -> None:
     loc = archive.shared
     if shared_catalog_exists(loc):
         return
@@ -57,10 +52,9 @@ def check_shared_catalog(archive: "Archive", *, create: bool) -> None:
                            f"or point --archive / ${ENV_ARCHIVE} at an existing archive")
 
 
-def attach_shared(con: duckdb.DuckDBPyConnection, archive: "Archive", read_only: bool,
+def attach_shared(con: duckdb.DuckDBPyConnection, archive, read_only: bool,
                   snapshot: int | None = None) -> None:
     """ATTACH the Postgres-catalogued lake as ``lake`` and USE it."""
-    from .lake import ArchiveError
     loc = archive.shared
     # OVERRIDE_DATA_PATH: the archive stays addressable if its bucket or prefix is renamed or copied.
     opts = [f"DATA_PATH {_sql_string(archive.data_path)}", "OVERRIDE_DATA_PATH TRUE",

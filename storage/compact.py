@@ -24,7 +24,6 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 
 from .lake import LAKE, Archive, ArchiveError
-from .snapshots import META
 
 DEFAULT_KEEP_DAYS = 90
 DEFAULT_KEEP_LAST = 10
@@ -51,8 +50,8 @@ class CompactReport:
     rows: dict[str, int] = field(default_factory=dict)   # per table, identical before and after
 
 
-def _live_files(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute(f"SELECT count(*) FROM {META}.ducklake_data_file WHERE end_snapshot IS NULL").fetchone()[0]
+def _live_files(con: duckdb.DuckDBPyConnection, meta: str) -> int:
+    return con.execute(f"SELECT count(*) FROM {meta}.ducklake_data_file WHERE end_snapshot IS NULL").fetchone()[0]
 
 
 def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
@@ -62,14 +61,14 @@ def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {t: con.execute(f"SELECT count(*) FROM {LAKE}.main.{t}").fetchone()[0] for t in tables}
 
 
-def _cleanup_after_grace(con: duckdb.DuckDBPyConnection, grace: timedelta) -> list:
+def _cleanup_after_grace(con: duckdb.DuckDBPyConnection, grace: timedelta, meta: str) -> list:
     """Delete replaced files if all were scheduled more than ``grace`` ago, else none.
 
     All or nothing because ducklake_cleanup_old_files(older_than => ...) is unreliable
     below one day with a SQLite catalog in DuckLake/DuckDB 1.5.5 (it also deleted files
     scheduled seconds ago), so only ``cleanup_all`` is used, after checking the ages here.
     """
-    newest = con.execute(f"SELECT max(schedule_start::TIMESTAMPTZ) FROM {META}.ducklake_files_scheduled_for_deletion"
+    newest = con.execute(f"SELECT max(schedule_start::TIMESTAMPTZ) FROM {meta}.ducklake_files_scheduled_for_deletion"
                          ).fetchone()[0]
     if newest is None or newest > datetime.now(timezone.utc) - grace:
         return []
@@ -110,13 +109,14 @@ def snapshots_to_expire(snapshots: list[tuple[int, datetime]], *, keep_days: int
 def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
             keep_last: int | None = DEFAULT_KEEP_LAST, grace: timedelta = DEFAULT_GRACE,
             orphan_grace: timedelta = DEFAULT_ORPHAN_GRACE) -> CompactReport:
-    archive.ensure_wal()
+    if not archive.shared:
+        archive.ensure_wal()   # (a Postgres catalog has no journal mode to set)
     con = archive.connect()
     try:
         before = _row_counts(con)
-        files_before = _live_files(con)
+        files_before = _live_files(con, archive.meta)
         # Files replaced by an earlier compaction go first, once they are older than the grace.
-        deleted = _cleanup_after_grace(con, grace)
+        deleted = _cleanup_after_grace(con, grace, archive.meta)
         # One snapshot for the merge, labelled so `newsarchive snapshots` shows what it was.
         con.execute("BEGIN")
         try:
@@ -133,7 +133,7 @@ def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
         if grace.total_seconds() <= 0:
             deleted += con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)").fetchall()
         orphans = _delete_orphans(con, orphan_grace)
-        pending = con.execute(f"SELECT count(*) FROM {META}.ducklake_files_scheduled_for_deletion").fetchone()[0]
+        pending = con.execute(f"SELECT count(*) FROM {archive.meta}.ducklake_files_scheduled_for_deletion").fetchone()[0]
         after = _row_counts(con)
         lost = {t: (n, after.get(t, 0)) for t, n in before.items() if after.get(t, 0) < n}
         if lost:  # cannot happen with the calls above (a run committing meanwhile only adds rows)
@@ -141,7 +141,7 @@ def compact(archive: Archive, *, keep_days: int | None = DEFAULT_KEEP_DAYS,
         return CompactReport(
             snapshot_id=con.execute(f"SELECT id FROM {LAKE}.current_snapshot()").fetchone()[0],
             expired=expire, snapshots_kept=len(snaps) - len(expire),
-            files_before=files_before, files_after=_live_files(con),
+            files_before=files_before, files_after=_live_files(con, archive.meta),
             files_merged=sum(r[2] for r in merged), files_created=sum(r[3] for r in merged),
             files_deleted=len(deleted), files_pending=pending, orphans_deleted=len(orphans), rows=after)
     except duckdb.Error as e:

@@ -146,6 +146,13 @@ class Archive:
     def __str__(self) -> str:
         return self.location
 
+    @property
+    def meta(self) -> str:
+        """DuckLake's own catalog tables (ducklake_snapshot, ducklake_data_file, ...) in SQL: the
+        catalog database DuckLake attaches, and for Postgres the archive's schema in it."""
+        base = f"__ducklake_metadata_{LAKE}"
+        return f'{base}."{self.shared.schema}"' if self.shared else base
+
     def for_user_sql(self) -> "Archive":
         """The same archive, whose connections verify extension signatures (see lock_down)."""
         return Archive(self.location, verify_extensions=True)

@@ -10,18 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 
 from .lake import LAKE, Archive, ArchiveError
 from .shared_catalog import attach_shared
 from .sql_guard import QueryError, execute
-
-# DuckLake attaches its catalog database under this name; its tables are
-# documented in the DuckLake specification (ducklake_snapshot, ducklake_data_file, ...).
-META = f"__ducklake_metadata_{LAKE}"
-
 
 @dataclass
 class SnapshotInfo:
@@ -39,18 +33,20 @@ def snapshot_ids(con: duckdb.DuckDBPyConnection) -> list[int]:
     return [r[0] for r in con.execute(f"SELECT snapshot_id FROM {LAKE}.snapshots() ORDER BY 1").fetchall()]
 
 
-def _join(parent: Path, path: str, relative: bool) -> Path:
-    return parent / path if relative else Path(path)
+def _join(parent: str, path: str, relative: bool) -> str:
+    """DuckLake's relative paths, chained (a directory or an s3:// prefix, so plain strings)."""
+    return parent.rstrip("/") + "/" + path if relative else path
 
 
 def _rows_per_snapshot(con: duckdb.DuckDBPyConnection, archive: Archive,
                        ) -> tuple[dict[int, dict[str, int]], dict[int, dict[str, int]]]:
     added: dict[int, dict[str, int]] = {}
     deleted: dict[int, dict[str, int]] = {}
+    meta = archive.meta
     # Files written by one commit carry their snapshot as begin_snapshot.
     for snap, table, n in con.execute(f"""
             SELECT f.begin_snapshot, t.table_name, sum(f.record_count)::BIGINT
-            FROM {META}.ducklake_data_file f JOIN {META}.ducklake_table t USING (table_id)
+            FROM {meta}.ducklake_data_file f JOIN {meta}.ducklake_table t USING (table_id)
             WHERE f.partial_max IS NULL
             GROUP BY ALL""").fetchall():
         added.setdefault(snap, {})[table] = added.get(snap, {}).get(table, 0) + n
@@ -59,22 +55,22 @@ def _rows_per_snapshot(con: duckdb.DuckDBPyConnection, archive: Archive,
     merged = con.execute(f"""
             SELECT t.table_name, s.path, s.path_is_relative, t.path, t.path_is_relative,
                    f.path, f.path_is_relative
-            FROM {META}.ducklake_data_file f
-            JOIN {META}.ducklake_table t USING (table_id)
-            JOIN {META}.ducklake_schema s ON s.schema_id = t.schema_id AND s.end_snapshot IS NULL
+            FROM {meta}.ducklake_data_file f
+            JOIN {meta}.ducklake_table t USING (table_id)
+            JOIN {meta}.ducklake_schema s ON s.schema_id = t.schema_id AND s.end_snapshot IS NULL
             WHERE f.partial_max IS NOT NULL AND f.end_snapshot IS NULL
               AND t.end_snapshot IS NULL""").fetchall()
     for table, spath, srel, tpath, trel, fpath, frel in merged:
         # Relative paths chain data path / schema / table / file; the archive's own
         # data directory is the root (the catalog may name where it was created).
-        path = _join(_join(_join(archive.data_dir, spath, srel), tpath, trel), fpath, frel)
+        path = _join(_join(_join(archive.data_path, spath, srel), tpath, trel), fpath, frel)
         for snap, n in con.execute(
                 "SELECT _ducklake_internal_snapshot_id, count(*) FROM read_parquet(?) GROUP BY 1",
                 [str(path)]).fetchall():
             added.setdefault(snap, {})[table] = added.get(snap, {}).get(table, 0) + n
     for snap, table, n in con.execute(f"""
             SELECT d.begin_snapshot, t.table_name, sum(d.delete_count)::BIGINT
-            FROM {META}.ducklake_delete_file d JOIN {META}.ducklake_table t USING (table_id)
+            FROM {meta}.ducklake_delete_file d JOIN {meta}.ducklake_table t USING (table_id)
             GROUP BY ALL""").fetchall():
         deleted.setdefault(snap, {})[table] = n
     return added, deleted

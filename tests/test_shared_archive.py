@@ -102,6 +102,7 @@ def test_two_workers_share_only_postgres_and_the_bucket(shared):
         stop_group(killed, signal.SIGKILL)
         dead_run = staged_before_kill[0].split("/")[2]
         httpx.post(f"{srv.url}/__replay__/knobs", json={"fault_rate_slow": 0.0}).raise_for_status()
+        httpx.post(f"{srv.url}/__replay__/reset").raise_for_status()
 
         # 2. At once: A runs Reuters (a few articles), B backfills Reuters over the whole window.
         run_a = newsarchive(a, "run", "--site", "reuters", "--max-articles", "8", *common, log=tmp / "a-run.log")
@@ -109,6 +110,10 @@ def test_two_workers_share_only_postgres_and_the_bucket(shared):
                              "--chunk-days", "1000", *common, log=tmp / "b-backfill.log")
         out_a, out_b = finish(run_a, tmp / "a-run.log"), finish(fill_b, tmp / "b-backfill.log")
         assert "committed 1 staged run(s) left by a crashed process" in out_a + out_b
+        # One politeness budget across hosts (crawl/hostgate.py PgHostGate): the sites allow 2
+        # requests in flight per host, and two workers crawling Reuters at once kept to it.
+        inflight = httpx.get(f"{srv.url}/__replay__/stats").json()["max_inflight_by_host"]
+        assert inflight and max(inflight.values()) <= 2, inflight
 
         # 3. A crawls Al Mayadeen: syndicated copies of Reuters stories B stored.
         out_a2 = finish(newsarchive(a, "run", "--site", "almayadeen", *common, log=tmp / "a-alm.log"),

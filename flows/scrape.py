@@ -31,6 +31,7 @@ from storage.state import CrawlState, archive_state_loader
 from .progress import report
 from .report import markdown_table
 from .runlog import crawl_logs_to_run_log
+from .secrets import ENV_SECRET_BLOCK, load_secret_env
 
 BATCH_SIZE = 200
 #: Where `newsarchive browse` serves by default: run reports link to the run's page there.
@@ -112,6 +113,9 @@ async def scrape(
     from prefect.runtime import flow_run
     fr_id = str(flow_run.id) if flow_run.id else None
     plan = plan_scrape(ScrapeOptions(sites, config_path, replay_url, delay_s, since, until, sitemaps_only))
+    loaded = await load_secret_env()   # a shared archive's credentials, if the deployment names a block
+    if loaded:
+        get_run_logger().info("credentials from Prefect Secret block $%s: %s", ENV_SECRET_BLOCK, ", ".join(loaded))
     arch = Archive(archive)
     # The run lock is held for the whole run: a backfill waiting on it tells a dead worker from a slow one.
     with RunLock(arch, fr_id), crawl_logs_to_run_log():

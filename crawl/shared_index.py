@@ -36,7 +36,7 @@ from typing import Iterator
 
 from dedup.neardup_segments import writer_tag
 from dedup.state import DedupState
-from storage.lake import Archive
+from storage.lake import Archive, ArchiveError
 from storage.objects import ObjectStoreError, S3Store
 from storage.staging import kill_point
 
@@ -59,6 +59,25 @@ def _stem(rel: str) -> str:
 
 def _is_marker(rel: str) -> bool:
     return rel.endswith(_MARKERS)
+
+
+def complete_stems(rels) -> set[str]:
+    """Segments whose every file is present: the marker and (format 2) ids, ends, and a merged
+    segment's members. Requiring all, not just the marker, keeps a reader safe even from a
+    saver that lost its lock session mid-push while another deleted its files as leftovers."""
+    rels = set(rels)
+    out = set()
+    for rel in rels:
+        if not _is_segment(rel):
+            continue
+        stem = _stem(rel)
+        if rel.endswith(".npz"):
+            out.add(stem)
+        elif rel.endswith(".sig.npy"):
+            need = [f"{stem}.ids.npy", f"{stem}.ends.npy"] + ([f"{stem}.members.json"] if "~" in stem else [])
+            if all(n in rels for n in need):
+                out.add(stem)
+    return out
 
 
 def _md5(path: Path) -> str:
@@ -138,9 +157,9 @@ class SharedIndex:
             raise
 
     def _pull_once(self, remote: dict[str, tuple[int, str]]) -> None:
-        complete = {_stem(rel) for rel in remote if _is_segment(rel) and _is_marker(rel)}
+        complete = complete_stems(remote)
         local = local_files(self.root)
-        have = {_stem(rel) for rel in local if _is_segment(rel) and _is_marker(rel)}
+        have = complete_stems(local)
         for stem in sorted(complete - have):
             files = sorted((rel for rel in remote if _stem(rel) == stem), key=_is_marker)   # marker last
             for rel in files:
@@ -161,8 +180,8 @@ class SharedIndex:
 
     # ---- push ----
     def delete_orphans(self, remote: dict[str, tuple[int, str]]) -> list[str]:
-        """Delete segment objects without a marker (a saver killed mid-push); call under the lock."""
-        complete = {_stem(rel) for rel in remote if _is_segment(rel) and _is_marker(rel)}
+        """Delete the objects of incomplete segments (a saver killed mid-push); call under the lock."""
+        complete = complete_stems(remote)
         orphans = [rel for rel in remote if _is_segment(rel) and _stem(rel) not in complete]
         self.store.delete([self.prefix + rel for rel in orphans])
         return orphans
@@ -203,7 +222,7 @@ def save_shared(archive: Archive, dedup: DedupState) -> None:
     """Save ``dedup`` (loaded by ``load_shared``) into the bucket; one saver at a time."""
     index = SharedIndex(archive)
     if Path(dedup.root) != index.root:
-        raise ValueError(f"dedup state of {dedup.root} saved into {archive.location}: load it with load_shared")
+        raise ArchiveError(f"dedup state of {dedup.root} saved into {archive.location}: load it with load_dedup(archive)")
     with _host_lock(index.root), archive.locks.hold("index"):
         remote = index.pull()
         orphans = index.delete_orphans(remote)

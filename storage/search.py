@@ -20,6 +20,12 @@ it: 2.3 s at 1M articles). An index on ``url`` fetches the hits' title and body
 without decompressing every body.
 
 ``index_info`` records the lake snapshot the index reflects.
+
+A shared archive (s3://, Postgres catalog) has one such file per host, under the worker's
+cache (``archive.root``): derived, never shared, rebuilt when lost. The refresh reads the lake
+through the attached Postgres/S3 connection like any query; since other hosts' workers
+commit too, ``search`` first brings this host's file up to the lake (``ensure_current``:
+one catalog query when current, an incremental refresh when behind).
 """
 from __future__ import annotations
 

@@ -130,6 +130,17 @@ def segment_files(keys: list[str]) -> dict[str, list[str]]:
 
 
 # ---- tests -----------------------------------------------------------------------------------
+def test_a_segment_is_complete_only_with_all_its_files():
+    from crawl.shared_index import complete_stems
+    seg, merged = "neardup/seg-00000000000000000001-7-ab12", "neardup/seg-00000000000000000001-7-ab12~00000000000000000009-8-cd34"
+    files = {f"{seg}.ids.npy", f"{seg}.ends.npy", f"{seg}.sig.npy",
+             f"{merged}.ids.npy", f"{merged}.ends.npy", f"{merged}.sig.npy", "neardup/meta.json"}
+    assert complete_stems(files) == {seg}                          # the merged one lacks members.json
+    assert complete_stems(files | {f"{merged}.members.json"}) == {seg, merged}
+    assert complete_stems(files - {f"{seg}.ends.npy"}) == set()    # marker alone is not enough
+    assert complete_stems({"neardup/seg-00000000000000000002-9.npz"}) == {"neardup/seg-00000000000000000002-9"}
+
+
 def test_two_workers_saving_at_once_see_each_others_documents(shared):
     done = shared.run_workers(["alpha", "beta"], n_docs=6)
     for p in done:

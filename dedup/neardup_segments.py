@@ -6,7 +6,7 @@ On-disk format (``save``/``load``), one directory, format 2:
   a segment ``<stem>``, ``stem = seg-<time_ns>-<pid>`` (one per ``save`` with new documents;
   time and process make the names unique when several processes save side by side; a
   shared archive's workers, whose pids repeat across hosts, add a random per-process tag,
-  ``seg-<time_ns>-<pid>-<tag>``, see ``writer_tag``):
+  ``seg-<time_ns>-<pid>-<tag>``, and name past the newest segment, see ``writer_tag``):
     ``<stem>.ids.npy``   uint8, the UTF-8 ids of its documents concatenated
     ``<stem>.ends.npy``  int64, end offset of each id in ``ids`` (id j = ids[ends[j-1]:ends[j]])
     ``<stem>.sig.npy``   uint32, n x num_perm signatures, in insertion order
@@ -228,6 +228,21 @@ class _Segment:
         return cls(stem, n, files)
 
 
+def _name_time(path: Path) -> int:
+    """The time for a new segment's name: now; for a tagged writer (a shared archive's, which
+    saves under a lock across hosts) also past every segment in the directory, so that name
+    order stays save order even when the hosts' clocks differ."""
+    t = time.time_ns()
+    if not _WRITER_TAG.get():
+        return t
+    for p in path.glob("seg-*.sig.npy"):
+        for part in p.name[4:-len(".sig.npy")].split("~"):     # start, and a merged segment's merge time
+            head = part.split("-", 1)[0]
+            if head.isdigit():
+                t = max(t, int(head) + 1)
+    return t
+
+
 def _write_segment(path: Path, sig: np.ndarray, ids: list[str]) -> _Segment:
     """Write a new segment (temporary names, renamed, ``.sig.npy`` last); return it opened."""
     enc = [s.encode("utf-8") for s in ids]
@@ -239,7 +254,7 @@ def _write_segment(path: Path, sig: np.ndarray, ids: list[str]) -> _Segment:
         _save_npy(files["sig"], np.ascontiguousarray(sig, dtype=np.uint32))
         seg = _Segment.read(path, tmp, "npy", sig.shape[1])   # opened before the renames (they keep the inodes)
         # Named just before the renames: a segment is visible within microseconds of its name's time.
-        t, writer = time.time_ns(), _writer()
+        t, writer = _name_time(path), _writer()
         while (path / f"seg-{t:020d}-{writer}.sig.npy").exists():
             t += 1
         stem = f"seg-{t:020d}-{writer}"

@@ -61,12 +61,16 @@ def worker_main(name: str, n_docs: int, barrier: str) -> None:
                 raise SystemExit(f"{name}: the other workers did not load within 60 s")
             time.sleep(0.02)
     loaded = len(dedup.neardup)
-    for i in range(n_docs):
-        url = f"https://{name}/{i}"
-        assert dedup.neardup.check_and_add(url, body(url)) is None
-        dedup.stories.assign(story(url, f"{name} council votes on budget plan number {i}", hours=i))
-        dedup.boilerplate.observe(name, [f"Subscribe to the {name} newsletter", f"paragraph {i}"], page_id=url)
-    save_dedup(archive, dedup)
+    rounds = int(os.environ.get("TEST_ROUNDS", "1"))     # runs one after another: load, add, save
+    for r in range(rounds):
+        if r:
+            dedup = load_dedup(archive)
+        for i in range(r * n_docs // rounds, (r + 1) * n_docs // rounds):
+            url = f"https://{name}/{i}"
+            assert dedup.neardup.check_and_add(url, body(url)) is None
+            dedup.stories.assign(story(url, f"{name} council votes on budget plan number {i}", hours=i))
+            dedup.boilerplate.observe(name, [f"Subscribe to the {name} newsletter", f"paragraph {i}"], page_id=url)
+        save_dedup(archive, dedup)
     print(json.dumps({"name": name, "loaded": loaded, "now": len(dedup.neardup)}))
 
 
@@ -100,11 +104,13 @@ def shared(services, monkeypatch, tmp_path):
             return {**os.environ, "NEWSARCHIVE_WORKDIR": str(tmp_path / name), "NEWSARCHIVE_ARCHIVE": url,
                     "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parent)]), **extra}
 
-        def run_workers(self, names: list[str], n_docs: int, **extra: str) -> list[subprocess.CompletedProcess]:
+        def run_workers(self, names: list[str], n_docs: int, cache: str | None = None,
+                        **extra: str) -> list[subprocess.CompletedProcess]:
+            """Worker processes loading at once, then saving at once (each its own cache, or all ``cache``)."""
             barrier = tmp_path / f"barrier-{uuid.uuid4().hex[:6]}"
             barrier.mkdir()
             procs = [subprocess.Popen([sys.executable, __file__, name, str(n_docs), str(barrier)],
-                                      env=self.env(name, TEST_WORKERS=str(len(names)), **extra),
+                                      env=self.env(cache or name, TEST_WORKERS=str(len(names)), **extra),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in names]
             out = []
             for p in procs:
@@ -162,6 +168,37 @@ def test_two_workers_saving_at_once_see_each_others_documents(shared):
     assert meta["n"] == 12                              # term statistics merged, not overwritten
     # Boilerplate is a last-writer-wins cache: one worker's learner, whole.
     assert sum(dedup.boilerplate.pages_seen(n) for n in ("alpha", "beta")) == 6
+
+
+def test_workers_on_one_host_share_its_cache(shared):
+    done = shared.run_workers(["alpha", "beta", "gamma"], n_docs=16, cache="host1", TEST_ROUNDS="8")
+    for p in done:
+        assert p.returncode == 0, p.stderr[-3000:]
+    dedup = load_dedup(shared.worker("host2"))
+    assert len(dedup.neardup) == 48
+    assert dedup.neardup.check_and_add("https://q", near_copy("https://gamma/13")) == "https://gamma/13"
+    assert len(load_dedup(shared.worker("host1")).neardup) == 48
+
+
+def test_segment_names_follow_the_newest_segment_even_from_a_clock_ahead(tmp_path):
+    from dedup.neardup import NearDupIndex
+    from dedup.neardup_segments import _listing, writer_tag
+    ahead = time_ns = 4_000_000_000_000_000_000          # a host whose clock is far ahead (year 2096)
+    first = NearDupIndex()
+    first.add("https://x/1", body("https://x/1"))
+    with writer_tag("aaaa"):
+        first.save(tmp_path)
+    (stem, _), = _listing(tmp_path)[0]
+    for p in tmp_path.glob(f"{stem}.*"):
+        p.rename(tmp_path / p.name.replace(stem, f"seg-{time_ns:020d}-1-aaaa"))
+    second = NearDupIndex.load(tmp_path)
+    second.add("https://x/2", body("https://x/2"))
+    with writer_tag("bbbb"):
+        second.save(tmp_path)
+    stems = [s for s, _ in _listing(tmp_path)[0]]
+    assert stems[0] == f"seg-{ahead:020d}-1-aaaa" and stems[1].startswith(f"seg-{ahead + 1:020d}-")
+    assert stems[1].endswith("-bbbb")
+    assert NearDupIndex.load(tmp_path).check_and_add("https://x/3", near_copy("https://x/2")) == "https://x/2"
 
 
 def test_a_worker_killed_mid_push_leaves_the_index_loadable_and_the_next_save_cleans_up(shared):

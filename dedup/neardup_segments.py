@@ -4,7 +4,9 @@ On-disk format (``save``/``load``), one directory, format 2:
   ``meta.json``       {"format": 2, "num_perm", "bands", "shingle", "min_tokens", "seed",
                        "threshold", "minhash": "rensa.RMinHash/<ALGORITHM_VERSION>"}
   a segment ``<stem>``, ``stem = seg-<time_ns>-<pid>`` (one per ``save`` with new documents;
-  time and process make the names unique when several processes save side by side):
+  time and process make the names unique when several processes save side by side; a
+  shared archive's workers, whose pids repeat across hosts, add a random per-process tag,
+  ``seg-<time_ns>-<pid>-<tag>``, and name past the newest segment, see ``writer_tag``):
     ``<stem>.ids.npy``   uint8, the UTF-8 ids of its documents concatenated
     ``<stem>.ends.npy``  int64, end offset of each id in ``ids`` (id j = ids[ends[j-1]:ends[j]])
     ``<stem>.sig.npy``   uint32, n x num_perm signatures, in insertion order
@@ -49,7 +51,10 @@ import os
 import shutil
 import time
 import zipfile
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -62,6 +67,27 @@ _SETTLE_S = 60            # segments named more recently are never compacted
 _STALE_S = 3600           # crash leftovers (temporary files, unmarked segment files) older than this are removed
 _LOCK = ".compact.lock"
 _log = logging.getLogger(__name__)
+_WRITER_TAG: ContextVar[str] = ContextVar("neardup_writer_tag", default="")
+
+
+@contextmanager
+def writer_tag(tag: str) -> Iterator[None]:
+    """Segments written (and merged) inside are named ``...-<pid>-<tag>``: pids are unique on
+    one host only, and a shared archive's workers on several hosts write into one index.
+    ``tag``: letters and digits (no ``-~.``, which the names' parsing splits on)."""
+    if not tag.isalnum():
+        raise ValueError(f"near-duplicate segment writer tag {tag!r}: letters and digits only")
+    token = _WRITER_TAG.set(tag)
+    try:
+        yield
+    finally:
+        _WRITER_TAG.reset(token)
+
+
+def _writer() -> str:
+    """The writer part of a segment name: the pid, plus the tag inside ``writer_tag``."""
+    tag = _WRITER_TAG.get()
+    return f"{os.getpid()}-{tag}" if tag else str(os.getpid())
 
 
 # ---- segment files ----
@@ -202,6 +228,21 @@ class _Segment:
         return cls(stem, n, files)
 
 
+def _name_time(path: Path) -> int:
+    """The time for a new segment's name: now; for a tagged writer (a shared archive's, which
+    saves under a lock across hosts) also past every segment in the directory, so that name
+    order stays save order even when the hosts' clocks differ."""
+    t = time.time_ns()
+    if not _WRITER_TAG.get():
+        return t
+    for p in path.glob("seg-*.sig.npy"):
+        for part in p.name[4:-len(".sig.npy")].split("~"):     # start, and a merged segment's merge time
+            head = part.split("-", 1)[0]
+            if head.isdigit():
+                t = max(t, int(head) + 1)
+    return t
+
+
 def _write_segment(path: Path, sig: np.ndarray, ids: list[str]) -> _Segment:
     """Write a new segment (temporary names, renamed, ``.sig.npy`` last); return it opened."""
     enc = [s.encode("utf-8") for s in ids]
@@ -213,10 +254,10 @@ def _write_segment(path: Path, sig: np.ndarray, ids: list[str]) -> _Segment:
         _save_npy(files["sig"], np.ascontiguousarray(sig, dtype=np.uint32))
         seg = _Segment.read(path, tmp, "npy", sig.shape[1])   # opened before the renames (they keep the inodes)
         # Named just before the renames: a segment is visible within microseconds of its name's time.
-        t = time.time_ns()
-        while (path / f"seg-{t:020d}-{os.getpid()}.sig.npy").exists():
+        t, writer = _name_time(path), _writer()
+        while (path / f"seg-{t:020d}-{writer}.sig.npy").exists():
             t += 1
-        stem = f"seg-{t:020d}-{os.getpid()}"
+        stem = f"seg-{t:020d}-{writer}"
         for k in ("ids", "ends", "sig"):
             os.replace(files[k], path / f"{stem}.{k}.npy")
     finally:
@@ -309,7 +350,7 @@ def _merge_segments(path: Path, run: list[tuple[str, str]], num_perm: int) -> st
         files["members.json"].write_text(json.dumps([s for s, _ in run]))
         for k in ("ends.npy", "members.json"):
             fsync_path(files[k])
-        stem = f"seg-{_start(run[0][0])}~{time.time_ns():020d}-{pid}"
+        stem = f"seg-{_start(run[0][0])}~{time.time_ns():020d}-{_writer()}"
         for k in ("ids.npy", "ends.npy", "members.json", "sig.npy"):
             os.replace(files[k], path / f"{stem}.{k}")
         fsync_path(path)                 # the merged segment is durable before its members go

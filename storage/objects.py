@@ -118,6 +118,17 @@ class S3Store:
         except (BotoCoreError, ClientError) as e:
             raise _fault("list", self.url(prefix), e) from None
 
+    def list_etags(self, prefix: str) -> Iterator[tuple[str, int, str]]:
+        """(key, size, ETag without quotes) of every object under ``prefix``: a mirror compares
+        the ETag with its copy's MD5 (single-part uploads) to skip unchanged objects."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    yield obj["Key"], obj["Size"], obj.get("ETag", "").strip('"')
+        except (BotoCoreError, ClientError) as e:
+            raise _fault("list", self.url(prefix), e) from None
+
     def delete(self, keys: list[str]) -> None:
         for i in range(0, len(keys), 1000):
             chunk = keys[i:i + 1000]

@@ -20,6 +20,12 @@ it: 2.3 s at 1M articles). An index on ``url`` fetches the hits' title and body
 without decompressing every body.
 
 ``index_info`` records the lake snapshot the index reflects.
+
+A shared archive (s3://, Postgres catalog) has one such file per host, under the worker's
+cache (``archive.root``): derived, never shared, rebuilt when lost. The refresh reads the lake
+through the attached Postgres/S3 connection like any query; since other hosts' workers
+commit too, ``search`` first brings this host's file up to the lake (``ensure_current``:
+one catalog query when current, an incremental refresh when behind).
 """
 from __future__ import annotations
 
@@ -311,9 +317,50 @@ def _bounds(date_from, date_to) -> tuple[datetime | None, datetime | None]:
     return start, end
 
 
+def indexed_snapshot(archive: Archive) -> int | None:
+    """The lake snapshot ``search.duckdb`` reflects (None: no index, or one being rebuilt)."""
+    path = index_path(archive)
+    if not path.exists():
+        return None
+    try:
+        con = duckdb.connect(str(path), read_only=True, config=EXTENSION_CONFIG)
+    except duckdb.IOException:      # locked by a refresh in progress
+        return None
+    try:
+        db = con.execute("SELECT current_database()").fetchone()[0]
+        info = _info(con, db=db)
+        return int(info["snapshot_id"]) if info.get("format") == INDEX_FORMAT and "snapshot_id" in info else None
+    finally:
+        con.close()
+
+
+def lake_snapshot(archive: Archive) -> int:
+    """The shared lake's latest snapshot, straight from its Postgres catalog (one small query,
+    no DuckDB attach)."""
+    from .coordination import connect
+    conn = connect(archive.shared.catalog_dsn)
+    try:
+        return conn.execute(f'SELECT max(snapshot_id) FROM "{archive.shared.schema}".ducklake_snapshot').fetchone()[0]
+    finally:
+        conn.close()
+
+
+def ensure_current(archive: Archive) -> RefreshReport | None:
+    """On a shared archive, bring this host's index up to the lake before a search: other
+    workers commit articles whose runs refreshed *their* hosts' indexes, not this one.
+    Incremental when the index exists; None when it was already current. A local archive's
+    runs refresh its one index after each commit: nothing to do."""
+    if not archive.shared:
+        return None
+    if indexed_snapshot(archive) == lake_snapshot(archive):
+        return None
+    return refresh_index(archive)
+
+
 def search(archive: Archive, query: str, *, site: str | None = None, date_from=None, date_to=None,
            limit: int = 20) -> list[Hit]:
-    """BM25-ranked articles matching any word of ``query`` (more matching words rank higher)."""
+    """BM25-ranked articles matching any word of ``query`` (more matching words rank higher).
+    On a shared archive the index is refreshed first if the lake moved on (``ensure_current``)."""
     if not _WORD.search(query or ""):
         raise SearchError("empty search query; give one or more words, e.g. \"lavrov kuleba\"")
     if limit < 1:
@@ -322,6 +369,7 @@ def search(archive: Archive, query: str, *, site: str | None = None, date_from=N
         start, end = _bounds(date_from, date_to)
     except ValueError as e:
         raise SearchError(f"--from/--to: {e}; use YYYY-MM-DD or an ISO timestamp") from None
+    ensure_current(archive)
     con = _open_index(archive)
     try:
         db = con.execute("SELECT current_database()").fetchone()[0]

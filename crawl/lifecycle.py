@@ -140,7 +140,10 @@ class ArchiveRun:
         self.lap("save_dedup")
         search = None
         try:
-            search = str(refresh_index(self.archive)) if self.refresh_search else None
+            # A shared archive's index is per host, brought up to date by `search` itself
+            # (storage.search.ensure_current): a worker refreshing its own would only warm its cache.
+            refresh = self.refresh_search and not self.archive.shared
+            search = str(refresh_index(self.archive)) if refresh else None
         except (SearchError, OSError, duckdb.Error) as e:   # the archive is committed; the index catches up
             log.warning("search index not refreshed: %s; run `newsarchive search --refresh`", e)
         self.lap("search_refresh")

@@ -85,8 +85,9 @@ def search_page(request: Request) -> HTMLResponse:
     with state.reader.connect() as con:
         all_sites = queries.sites(con)
         hits, error = [], None
-        if q and not index_path(state.archive).exists():
+        if q and not state.archive.shared and not index_path(state.archive).exists():
             error = "no search index yet: run `newsarchive search --refresh` (a scrape run builds it too)"
+        # (a shared archive's search builds this host's index itself: storage.search.ensure_current)
         elif q:
             try:
                 hits = search(state.archive, q, site=site, date_from=date_from, date_to=date_to, limit=limit)

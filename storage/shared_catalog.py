@@ -33,7 +33,7 @@ def existing_objects(archive) -> list[str]:
     """Which of data/, warc/, index/, staging/ hold objects under the archive's prefix."""
     found = []
     for name in CONTENT:
-        if next(iter(archive.store.list(archive.shared.key(name))), None):
+        if next(iter(archive.store.list(archive.shared.key(name) + "/")), None):
             found.append(name)
     return found
 

@@ -49,7 +49,7 @@ from newsarchive.fsutil import fsync_path
 from .lake import EXTENSION_CONFIG, Archive, ArchiveError, extension_path
 from .location import redact
 from .objects import duckdb_secret_sql
-from .staging import QUARANTINE, pending_runs
+from .staging import QUARANTINE, kill_point, pending_runs
 
 MARKER = "copy-in-progress.json"
 PART = 8 << 20              # boto3's multipart chunk size: the part size of a multipart ETag
@@ -510,6 +510,7 @@ def _transfer_all(src_files, dst_files, wanted: dict[str, int], tmp: Path,
             if dst_files.holds(rel, digest):
                 return None
             dst_files.put(path, rel, digest, tmp)
+            kill_point("copy-file")   # the crash tests' interrupted copy
             return digest.size
         finally:
             if temporary:
@@ -579,8 +580,9 @@ def copy_archive(src: Archive, dst: Archive, progress: Callable[[str], None] = l
         dst_files.write_marker({"source": src.location, "started_at": datetime.now(timezone.utc).isoformat()})
         progress(f"catalog: {catalog_of(src).describe()} -> {catalog_of(dst).describe()} (temporary name)")
         result.catalog_rows, wanted, result.snapshot_id = _build_catalog(src, dst, tmp)
-        for sub in FILE_DIRS:
-            wanted.update(src_files.list(sub))
+        for sub in FILE_DIRS:   # dot-files there are local locks and temporaries, never content
+            wanted.update((rel, size) for rel, size in src_files.list(sub).items()
+                          if not rel.rsplit("/", 1)[-1].startswith("."))
         result.files_copied, result.files_present, result.bytes_copied = _transfer_all(
             src_files, dst_files, wanted, tmp, progress)
         dst_files.sync(sorted(wanted))
@@ -590,7 +592,9 @@ def copy_archive(src: Archive, dst: Archive, progress: Callable[[str], None] = l
             result.snapshots, result.rows = _verify_lakes(src, lake, result.snapshot_id)
         finally:
             lake.close()
+        kill_point("copy-before-publish")
         dst_cat.publish()
+        kill_point("copy-published")
         dst_files.remove_marker()
     result.seconds = time.monotonic() - started
     return result

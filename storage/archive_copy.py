@@ -46,7 +46,7 @@ import duckdb
 
 from newsarchive.fsutil import fsync_path
 
-from .lake import EXTENSION_CONFIG, Archive, ArchiveError, extension_path
+from .lake import EXTENSION_CONFIG, Archive, ArchiveError, extension_path, storage_fault
 from .location import redact
 from .objects import duckdb_secret_sql
 from .staging import QUARANTINE, kill_point, pending_runs
@@ -569,6 +569,16 @@ def copy_archive(src: Archive, dst: Archive, progress: Callable[[str], None] = l
         raise CopyError(f"{src.location} has {len(staged)} uncommitted staged run(s) ({', '.join(staged[:3])}"
                         f"{', ...' if len(staged) > 3 else ''}); commit them first: `newsarchive --archive "
                         f"{src.location} run` commits them before it crawls (or wait for the runs writing them)")
+    try:
+        return _copy(src, dst, progress, started)
+    except OSError as e:   # DST's directory not writable, a full disk, ...
+        raise storage_fault(f"cannot copy {src.location} to", dst.location, e) from None
+    except duckdb.Error as e:
+        raise CopyError(f"cannot copy {src.location} to {dst.location}: {redact(str(e)).splitlines()[0]}; "
+                        f"copy again (an interrupted copy is finished by the same command)") from None
+
+
+def _copy(src: Archive, dst: Archive, progress: Callable[[str], None], started: float) -> CopyResult:
     result = CopyResult(src.location, dst.location)
     src_files, dst_files = files_of(src), files_of(dst)
     with _creation_lock(dst), tempfile.TemporaryDirectory(prefix="newsarchive-copy-") as tmpname:

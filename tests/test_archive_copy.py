@@ -16,7 +16,10 @@ import sys
 import uuid
 from pathlib import Path
 
+import psycopg
 import pytest
+
+from archive_builders import article, commit_run
 
 from pipeline_helpers import crawl_once
 from replay import start_replay
@@ -111,6 +114,10 @@ def test_local_to_shared_and_back_answers_the_same_with_the_same_bytes(crawled, 
     assert r.stdout.startswith(f"copied {crawled.root} -> {url}: {len(expected['snapshots'])} snapshots")
     assert f"{len(files)} files copied" in r.stdout and "0 already there" in r.stdout
     shared = Archive(url)
+    with psycopg.connect(env["NEWSARCHIVE_CATALOG"]) as conn:
+        data_path = conn.execute(f"SELECT value FROM {shared.shared.schema}.ducklake_metadata "
+                                 f"WHERE key = 'data_path'").fetchone()[0]
+    assert data_path == f"{url}/data/"
     assert answers(shared) == expected
     assert shared_files(shared) == files
     assert not shared.store.exists(shared.shared.key(MARKER))
@@ -145,6 +152,14 @@ def test_shared_to_shared_and_local_to_local(crawled, env, tmp_path):
     local = Archive(tmp_path / "copy")
     copy_archive(crawled, local)
     assert answers(local) == expected and local_files(local) == local_files(crawled)
+    # Both copies take new runs: the copied catalog's ids (snapshots, files, rows) continue.
+    for arch in (two, local):
+        snap = commit_run(arch, f"after-copy-{uuid.uuid4().hex[:6]}", [article("https://reuters.example/new")])
+        assert snap == expected["snapshots"][-1] + 1
+        assert query(arch, "SELECT count(*) FROM articles WHERE url = 'https://reuters.example/new'")[1] == [(1,)]
+        before = answers(arch)
+        assert {k: v for k, v in before.items() if k not in ("snapshots", "latest", snap)} == \
+            {k: v for k, v in expected.items() if k not in ("snapshots", "latest")}
 
 
 def test_refusals_are_one_exact_line(crawled, env, tmp_path):

@@ -242,3 +242,13 @@ def test_a_killed_copy_is_no_archive_and_the_same_command_finishes_it(crawled, e
     assert r.returncode == 0 and "0 files copied" in r.stdout, r.stdout + r.stderr
     assert answers(Archive(again)) == expected
     assert not Archive(again).store.exists(Archive(again).shared.key(MARKER))
+
+
+def test_help_has_an_example():
+    from click.testing import CliRunner
+
+    from flows.cli import cli
+    for args in (["archive", "--help"], ["archive", "copy", "--help"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert "Example:" in result.output and "newsarchive archive copy ./archive s3://" in result.output

@@ -25,7 +25,7 @@ from pipeline_helpers import crawl_once
 from replay import start_replay
 from services import postgres, s3_server
 from storage.archive_copy import MARKER, copy_archive
-from storage.lake import Archive
+from storage.lake import Archive, ArchiveError
 from storage.snapshots import snapshot_ids
 from storage.sql import query
 from storage.staging import Staging
@@ -185,6 +185,12 @@ def test_refusals_are_one_exact_line(crawled, env, tmp_path):
     r = cli("archive", "copy", src, str(other), env=env)
     assert (r.returncode, r.stderr) == (2, f"Error: {other} is not empty (notes/) and is no archive; copy into a "
                                            f"new directory or s3:// prefix\n")
+    half = tmp_path / "half"   # a copy that died before its first file: no `run` may start an archive there
+    half.mkdir()
+    (half / MARKER).write_text(json.dumps({"source": src}))
+    with pytest.raises(ArchiveError, match=f"^{half}/catalog.sqlite is missing but {half} holds archive data "
+                                           r"\(copy-in-progress.json\)"):
+        Archive(half).check_catalog(create=True)
     r = cli("archive", "copy", src, src, env=env)
     assert (r.returncode, r.stderr) == (2, f"Error: source and destination are the same archive ({src}); name a "
                                            f"new directory or s3:// prefix as DST\n")

@@ -181,7 +181,7 @@ def shell(archive: Archive, *, write: bool = False, fmt: str = "table", stdin=No
     con = connect_user(archive, write=write)
     mode = "read-write" if write else "read-only"
     try:
-        print(f"newsarchive SQL on {archive.root} ({mode}). End statements with ';'. "
+        print(f"newsarchive SQL on {archive.location} ({mode}). End statements with ';'. "
               f".tables lists tables and views, .quit leaves.", file=stdout, flush=True)
         _shell_loop(con, write, fmt, stdin, stdout, interactive)
     except KeyboardInterrupt:

@@ -258,3 +258,35 @@ def test_help_has_an_example():
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
         assert "Example:" in result.output and "newsarchive archive copy ./archive s3://" in result.output
+
+
+def test_objects_are_checked_by_etag_or_read_back(env, tmp_path, monkeypatch):
+    import boto3
+    from boto3.s3.transfer import TransferConfig
+
+    from storage.archive_copy import CopyError, Digest, ObjectFiles, digest_file
+    from storage.objects import S3Store
+    arch = Archive(shared_url())
+    files = ObjectFiles(arch)
+    big = tmp_path / "big.warc.gz"
+    big.write_bytes(os.urandom(20 << 20))   # 3 parts of 8 MiB when uploaded in parts
+    d = digest_file(big)
+    assert d.parts_etag.endswith("-3")
+    # A multipart upload's ETag (what S3Store.put_file makes of files over 64 MB) is the parts' MD5.
+    boto3.client("s3").upload_file(str(big), "newsarchive", arch.shared.key("warc", "big.warc.gz"),
+                                   Config=TransferConfig(multipart_threshold=8 << 20, multipart_chunksize=8 << 20))
+    assert arch.store.stat(arch.shared.key("warc", "big.warc.gz"))[1] == d.parts_etag
+    assert files.holds("warc/big.warc.gz", d)
+    small = tmp_path / "small"
+    small.write_bytes(b"x" * 1000)
+    s = digest_file(small)
+    files.put(small, "warc/small", s, tmp_path)
+    assert files.holds("warc/small", s)
+    # A server whose ETag is no MD5 (encryption, ...): the object is read back and compared.
+    real_stat = S3Store.stat
+    monkeypatch.setattr(S3Store, "stat", lambda self, key: (real_stat(self, key)[0], "opaque-etag"))
+    files.put(small, "warc/again", s, tmp_path)
+    wrong = Digest(s.size, "0" * 64, s.md5, s.parts_etag)
+    with pytest.raises(CopyError, match=r"warc/wrong: the uploaded object differs from its source"):
+        files.put(small, "warc/wrong", wrong, tmp_path)
+    assert list(tmp_path.glob("readback-*")) == []

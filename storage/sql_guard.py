@@ -101,6 +101,9 @@ REFUSED_FUNCTIONS.update({name: POSTGRES for name in (
     "postgres_query", "postgres_execute", "postgres_scan", "postgres_scan_pushdown", "postgres_attach",
     "postgres_configure_pool", "pg_clear_cache")})
 REFUSED_FUNCTIONS["query_table"] = "it reads tables named in a string, which cannot be checked; name the table itself"
+# DuckLake's internal scan, called by hand, dereferences a null pointer (an INTERNAL error that
+# invalidates the connection).
+REFUSED_FUNCTIONS["ducklake_scan"] = "it is DuckLake's internal scan; query the lake's tables"
 
 # DuckLake's own catalog, attached beside the lake: writing it directly loses data.
 METADATA_PREFIX = "__ducklake_metadata"

@@ -101,6 +101,7 @@ def shared_hostile(world) -> list[tuple[str, str]]:
         ("SELECT * FROM E'\\x733://newsarchive/team/data/../warc/x.warc'", path),
         (f"SELECT * FROM 'S3A://newsarchive/other/warc/x.warc'", path),
         ("SELECT * FROM query_table('runs')", "refused: query_table() is not allowed"),
+        (f"SELECT * FROM ducklake_scan('s3:/' || '/{data[5:]}/../warc/x.warc')", "refused: ducklake_scan() is not allowed"),
         ("SELECT * FROM duckdb_secrets()", "refused: duckdb_secrets() is not allowed in newsarchive sql; it shows the S3 secret"),
         (f"SELECT * FROM which_secret('{data}/x', 's3')", "refused: which_secret() is not allowed"),
         ("SELECT path FROM duckdb_databases()", "refused: duckdb_databases() is not allowed in newsarchive sql; it shows the catalog's connection string"),

@@ -203,8 +203,10 @@ def test_refusals_are_one_exact_line(crawled, env, tmp_path):
         f"new directory or s3:// prefix, or move that archive aside first\n"))
 
 
-def killed_copy(src: str, dst: str, env: dict, point: str) -> None:
-    r = cli("archive", "copy", src, dst, env={**env, "NEWSARCHIVE_TEST_KILL_AT": point})
+def killed_copy(src: str, dst: str, env: dict, point: str, tmp: Path) -> None:
+    # TMPDIR: the killed process cannot remove its temporary directory; let pytest's go with it.
+    tmp.mkdir(exist_ok=True)
+    r = cli("archive", "copy", src, dst, env={**env, "NEWSARCHIVE_TEST_KILL_AT": point, "TMPDIR": str(tmp)})
     assert r.returncode == -9, f"not killed at {point}: {r.returncode} {r.stderr}"
 
 
@@ -212,7 +214,7 @@ def test_a_killed_copy_is_no_archive_and_the_same_command_finishes_it(crawled, e
     expected, src = answers(crawled), str(crawled.root)
     # Killed after 3 files: DST holds files and the marker, no catalog; nothing opens it as an archive.
     url = shared_url()
-    killed_copy(src, url, env, "copy-file:3")
+    killed_copy(src, url, env, "copy-file:3", tmp_path / "tmp")
     dst = Archive(url)
     assert json.loads(dst.store.get_bytes(dst.shared.key(MARKER)))["source"] == src
     assert not dst.exists()
@@ -232,7 +234,7 @@ def test_a_killed_copy_is_no_archive_and_the_same_command_finishes_it(crawled, e
 
     # Killed with every file copied but the catalog not yet published (shared -> local).
     back = tmp_path / "back"
-    killed_copy(url, str(back), env, "copy-before-publish")
+    killed_copy(url, str(back), env, "copy-before-publish", tmp_path / "tmp")
     assert (back / MARKER).exists() and not (back / "catalog.sqlite").exists()
     assert (back / "catalog.sqlite.copying").exists()
     r = cli("archive", "copy", url, str(back), env=env)
@@ -242,7 +244,7 @@ def test_a_killed_copy_is_no_archive_and_the_same_command_finishes_it(crawled, e
 
     # Killed after publishing, before the marker went: the rerun only checks and tidies up.
     again = shared_url()
-    killed_copy(str(back), again, env, "copy-published")
+    killed_copy(str(back), again, env, "copy-published", tmp_path / "tmp")
     assert Archive(again).exists()
     r = cli("archive", "copy", str(back), again, env=env)
     assert r.returncode == 0 and "0 files copied" in r.stdout, r.stdout + r.stderr

@@ -46,8 +46,9 @@ EXTENSION_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_exten
 USER_SQL_CONFIG = {**EXTENSION_CONFIG, "allow_unsigned_extensions": False, "allow_persistent_secrets": False}
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
-# Anything here beside a missing or unusable catalog means an archive whose catalog is lost.
-ARCHIVE_CONTENT = ("data", "warc", "index", "staging", "search.duckdb")
+# Anything here beside a missing or unusable catalog means an archive whose catalog is lost
+# (or an unfinished `newsarchive archive copy`, whose marker is the last name).
+ARCHIVE_CONTENT = ("data", "warc", "index", "staging", "search.duckdb", "copy-in-progress.json")
 RESTORE_HINT = ("restore catalog.sqlite from a backup copy of the archive directory; newsarchive never "
                 "creates a new catalog over existing data (move the directory aside to start a new archive)")
 

@@ -108,6 +108,17 @@ class S3Store:
                 return False
             raise _fault("read", self.url(key), e) from None
 
+    def stat(self, key: str) -> tuple[int, str] | None:
+        """(size, ETag without quotes) of an object, None if there is none (archive copy verifies with it)."""
+        from botocore.exceptions import ClientError
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise _fault("read", self.url(key), e) from None
+        return head["ContentLength"], head.get("ETag", "").strip('"')
+
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         """(key, size) of every object under ``prefix``, in key order."""
         from botocore.exceptions import BotoCoreError, ClientError

@@ -12,7 +12,7 @@ from .errors import ArchiveError
 from .location import ENV_ARCHIVE, SharedLocation, redact
 
 LAKE = "lake"
-CONTENT = ("data/", "warc/", "index/", "staging/")
+CONTENT = ("data/", "warc/", "index/", "staging/", "copy-in-progress.json")   # the last: an unfinished copy
 RESTORE = ("restore the schema from a backup (pg_dump -n SCHEMA), or point $NEWSARCHIVE_CATALOG at the database "
            "that holds it; newsarchive never creates a new catalog over existing data")
 

@@ -39,7 +39,24 @@ def connect_user(archive: Archive, *, write: bool = False, at: int | None = None
         con = connect_at(user_archive, at)
     else:
         con = user_archive.connect(read_only=not write)
+    if archive.shared:
+        _forget_s3_settings(con)
     return lock_down(con, user_archive)
+
+
+#: httpfs copies AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment into these settings,
+#: which current_setting() and duckdb_settings() show to any query; the lake reads through the
+#: connection's temporary secret instead, so a user's connection keeps them empty.
+S3_CREDENTIAL_SETTINGS = ("s3_access_key_id", "s3_secret_access_key", "s3_session_token")
+
+
+def _forget_s3_settings(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        for name in S3_CREDENTIAL_SETTINGS:
+            con.execute(f"SET {name} = ''")
+    except BaseException:
+        con.close()
+        raise
 
 
 def run_sql(con: duckdb.DuckDBPyConnection, sql: str, *, write: bool = False,

@@ -92,8 +92,39 @@ REFUSED_FUNCTIONS = {
     "enable_profiling": SETTINGS, "disable_profiling": SETTINGS,
 }
 
+# The postgres extension's functions reach the Postgres server itself: postgres_query runs any
+# SQL there (lo_import('/etc/passwd') or pg_advisory_lock included, whatever READ_ONLY says), and
+# postgres_scan/attach connect to any server, past enable_external_access. Refused everywhere.
+POSTGRES = ("it reaches the Postgres server itself (any SQL, any database); query the lake's tables, "
+            "and its history with lake.snapshots()")
+REFUSED_FUNCTIONS.update({name: POSTGRES for name in (
+    "postgres_query", "postgres_execute", "postgres_scan", "postgres_scan_pushdown", "postgres_attach",
+    "postgres_configure_pool", "pg_clear_cache")})
+REFUSED_FUNCTIONS["query_table"] = "it reads tables named in a string, which cannot be checked; name the table itself"
+# DuckLake's internal scan, called by hand, dereferences a null pointer (an INTERNAL error that
+# invalidates the connection).
+REFUSED_FUNCTIONS["ducklake_scan"] = "it is DuckLake's internal scan; query the lake's tables"
+
 # DuckLake's own catalog, attached beside the lake: writing it directly loses data.
 METADATA_PREFIX = "__ducklake_metadata"
+
+# A shared archive (catalog in Postgres, data in S3) needs more: DuckDB confines s3:// paths to the
+# allowed s3://BUCKET/PREFIX/data/ by prefix only, so 's3://BUCKET/PREFIX/data/../warc/x' passes
+# and reads any object the credentials reach (other archives' too); its catalog database on the
+# Postgres server shows every archive's schema there; its secret's key id shows in duckdb_secrets().
+# So its SQL reads the lake's tables only: no file functions, no object-store paths, no catalog
+# database, no secrets, no connection string.
+SHARED_ONLY = "newsarchive sql on a shared archive reads the lake's tables only"
+SHARED_FILES = (f"it reads files or objects by path, which DuckDB does not confine to the archive's data/ "
+                f"prefix; {SHARED_ONLY}")
+SHARED_REFUSED_FUNCTIONS = {
+    **{name: SHARED_FILES for name in ("glob", "sniff_csv", "parquet_scan", "read_duckdb", "read_postgres_binary")},
+    "duckdb_secrets": f"it shows the S3 secret; {SHARED_ONLY}",
+    "which_secret": f"it shows the S3 secret; {SHARED_ONLY}",
+    "duckdb_databases": f"it shows the catalog's connection string; {SHARED_ONLY}",
+}
+SHARED_FILE_PREFIXES = ("read_", "parquet_")   # read_text, read_parquet, parquet_metadata, ... and any new one
+OBJECT_STORE_PATH = re.compile(r"^\s*(s3|s3a|s3n|r2|gcs|gs|az|azure|abfss|hf)://", re.I)
 
 
 @dataclass(frozen=True)
@@ -109,7 +140,24 @@ def _token_text(sql: str, start: int, kind: str) -> str:
     if kind in ("identifier", "keyword"):
         m = re.match(r"[\w$]+|\S+", sql[start:])
         return m.group(0).lower() if m else ""
+    if kind == "string_const":
+        return "'" + _string_content(sql[start:])
     return sql[start:start + 1]
+
+
+def _string_content(text: str) -> str:
+    """The value of the string constant ``text`` starts with: '...', E'...' (escapes decoded), $tag$...$tag$."""
+    m = re.match(r"\$(\w*)\$", text)
+    if m:
+        end = text.find(m.group(0), m.end())
+        return text[m.end():end if end >= 0 else None]
+    escaped = text[:1] in "eE"
+    m = re.match(r"[eExX]?'((?:[^']|'')*)'?", text)
+    value = m.group(1).replace("''", "'") if m else text
+    if escaped:
+        import codecs
+        value = codecs.decode(value.encode("latin-1", "backslashreplace"), "unicode_escape", errors="replace")
+    return value
 
 
 def split_tokens(sql: str) -> list[list[Token]]:
@@ -153,6 +201,24 @@ def _refuse(what: str, why: str) -> QueryError:
     return QueryError(f"refused: {what} is not allowed in newsarchive sql; {why}")
 
 
+def check_shared_tokens(tokens: list[Token]) -> None:
+    """What a shared archive's SQL may not do beyond a local archive's (see SHARED_REFUSED_FUNCTIONS)."""
+    for token, following in zip(tokens, tokens[1:] + [Token("", "")]):
+        if token.kind in ("identifier", "keyword") and following.text == "(":
+            if token.text in SHARED_REFUSED_FUNCTIONS:
+                raise _refuse(f"{token.text}()", SHARED_REFUSED_FUNCTIONS[token.text])
+            if token.text.startswith(SHARED_FILE_PREFIXES):
+                raise _refuse(f"{token.text}()", SHARED_FILES)
+        if token.kind == "identifier" and token.text.startswith(METADATA_PREFIX):
+            raise _refuse(f"{token.text} (the catalog database)",
+                          f"it is the Postgres database that holds every archive's catalog; {SHARED_ONLY} "
+                          f"(history: lake.snapshots(), ducklake_table_info('lake'))")
+        # A path as a table name ('s3://...' or "s3://...") is read by DuckDB's replacement scan.
+        value = token.text[1:] if token.kind == "string_const" else token.text
+        if token.kind in ("string_const", "identifier") and OBJECT_STORE_PATH.match(value):
+            raise _refuse("an object-store path", SHARED_FILES)
+
+
 def check_tokens(tokens: list[Token], *, write: bool) -> None:
     verb = _leading_verb(tokens)
     shown = verb.upper() or "an empty statement"
@@ -192,15 +258,24 @@ def check_statement(statement: duckdb.Statement, *, write: bool) -> None:
                       f"writing it directly loses data; change the lake's tables instead ({ALLOWED_WRITE})")
 
 
+def is_shared_connection(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the attached lake's catalog is in Postgres (a shared archive)."""
+    return con.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = 'lake' "
+                       "AND path LIKE 'postgres:%'").fetchone()[0] > 0
+
+
 def checked_statements(con: duckdb.DuckDBPyConnection, sql: str, *, write: bool) -> list[duckdb.Statement]:
     """Every statement of ``sql``, after both checks passed for all of them (nothing runs otherwise)."""
     token_lists = split_tokens(sql)
     if not token_lists:
         raise QueryError("nothing to run: the SQL is empty (e.g. newsarchive sql \"SELECT count(*) FROM articles\")")
+    shared = is_shared_connection(con)
     unknown: UnknownStatement | None = None
     for tokens in token_lists:
         try:
             check_tokens(tokens, write=write)
+            if shared:
+                check_shared_tokens(tokens)
         except UnknownStatement as e:
             unknown = unknown or e
     # Safe to parse now: no statement starts with a verb the parser would execute (PRAGMA, IMPORT).

@@ -128,11 +128,7 @@ def connect_at(archive: Archive, snapshot_id: int) -> duckdb.DuckDBPyConnection:
         # OVERRIDE_DATA_PATH as in Archive.connect: the catalog may name where the archive was created.
         opts = [f"DATA_PATH '{archive.data_path}'", "OVERRIDE_DATA_PATH TRUE", "READ_ONLY",
                 f"SNAPSHOT_VERSION {int(snapshot_id)}"]
-        url = f"ducklake:sqlite:{archive.catalog}"
-        if archive.shared:   # the catalog is a schema in Postgres (storage.shared_catalog.attach_shared)
-            url = f"ducklake:postgres:{archive.shared.catalog_dsn}"
-            opts.append(f"METADATA_SCHEMA '{archive.shared.schema}'")
-        con.execute(f"ATTACH '{url.replace(chr(39), chr(39) * 2)}' AS {LAKE} ({', '.join(opts)})")
+        con.execute(f"ATTACH 'ducklake:sqlite:{archive.catalog}' AS {LAKE} ({', '.join(opts)})")
         con.execute(f"USE {LAKE}")
         return con
     except BaseException:

@@ -101,6 +101,8 @@ class PgHostGate:
         self.dsn, self.namespace = dsn, namespace
         self._conn = None
         self._ready = None
+        self._claim = None                      # one slot claim at a time in this process
+        self._held: dict[int, set[int]] = {}    # host key -> slots this process holds
 
     async def _connection(self):
         import psycopg
@@ -116,9 +118,12 @@ class PgHostGate:
                     from storage.location import redact
                     raise CoordinationError(f"cannot connect to the archive catalog database {redact(self.dsn)} "
                                             f"for the politeness gate: {str(e).splitlines()[0]}") from None
-                await self._conn.execute(
-                    f'CREATE TABLE IF NOT EXISTS "{self.namespace}".newsarchive_host_schedule '
-                    f"(host text PRIMARY KEY, next_start double precision NOT NULL)")
+                try:
+                    await self._conn.execute(
+                        f'CREATE TABLE IF NOT EXISTS "{self.namespace}".newsarchive_host_schedule '
+                        f"(host text PRIMARY KEY, next_start double precision NOT NULL)")
+                except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+                    pass   # another worker created it at the same moment (IF NOT EXISTS is not atomic)
         return self._conn
 
     def _host_key(self, host: str) -> int:
@@ -129,12 +134,7 @@ class PgHostGate:
     async def slot(self, host: str, concurrency: int, min_gap_s: float) -> AsyncIterator[float]:
         conn = await self._connection()
         key, poll = self._host_key(_safe(host)), POLL_MIN_S
-        while True:
-            cur = await conn.execute("SELECT i FROM generate_series(0, %s - 1) AS i "
-                                     "WHERE pg_try_advisory_lock(%s, i) LIMIT 1", [max(1, concurrency), key])
-            row = await cur.fetchone()
-            if row is not None:
-                break
+        while (slot := await self._try_claim(conn, key, max(1, concurrency))) is None:
             await asyncio.sleep(poll)
             poll = min(POLL_MAX_S, poll * 2)
         try:
@@ -153,8 +153,27 @@ class PgHostGate:
                     await asyncio.sleep(wait)
             yield start
         finally:
+            self._held[key].discard(slot)
             if not conn.closed:
-                await conn.execute("SELECT pg_advisory_unlock(%s, %s)", [key, row[0]])
+                await conn.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", [key, slot])
+
+    async def _try_claim(self, conn, key: int, concurrency: int) -> int | None:
+        """A free slot of the host, now held; None when all are taken. Advisory locks are
+        re-entrant within a session, and this process's requests share one session: a slot it
+        already holds would be granted again, so those are skipped (and claims made one at a
+        time, so two of its requests never both take the same free slot)."""
+        if self._claim is None:
+            self._claim = asyncio.Lock()
+        async with self._claim:
+            mine = self._held.setdefault(key, set())
+            cur = await conn.execute("SELECT i FROM generate_series(0, %s::int - 1) AS i "
+                                     "WHERE i <> ALL(%s::int[]) AND pg_try_advisory_lock(%s::int, i) LIMIT 1",
+                                     [concurrency, sorted(mine), key])
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            mine.add(row[0])
+            return row[0]
 
     async def aclose(self) -> None:
         if self._conn is not None:

@@ -44,6 +44,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from crawl.config import Config, SiteConfig
+from crawl.fasthttp import PerHostTransport, fast_transport
 from crawl.hostgate import HostGate
 from crawl.robots import RobotsCache, RobotsFetch, RobotsPolicy
 from crawl.transport import HostMapTransport
@@ -150,8 +151,10 @@ class Fetcher:
         limits = httpx.Limits(max_connections=self.total_concurrency,
                               max_keepalive_connections=self.total_concurrency, keepalive_expiry=30.0)
         if transport is None:
-            transport = httpx.AsyncHTTPTransport(limits=limits, http1=True, http2=False)
-        if host_map:
+            # One pool per host, as large as the host's concurrency (the semaphore in _exchange
+            # already holds requests to it): see crawl/fasthttp.py for why.
+            transport = PerHostTransport(lambda host: self._host_transport(host, host_map))
+        elif host_map:
             transport = HostMapTransport(host_map, inner=transport)
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -160,6 +163,14 @@ class Fetcher:
             follow_redirects=False,
             limits=limits,
         )
+
+    def _host_transport(self, host: str, host_map: Mapping[str, str] | None) -> httpx.AsyncBaseTransport:
+        host = host.lower()
+        site = next((s for s in self.config.sites.values()
+                     if any(host == d or host.endswith("." + d) for d in s.domains)), None)
+        n = site.politeness.concurrency_per_host if site is not None else self.total_concurrency
+        inner = fast_transport(httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30.0))
+        return HostMapTransport(host_map, inner=inner) if host_map else inner
 
     # -- lifecycle -------------------------------------------------------------
     async def aclose(self) -> None:

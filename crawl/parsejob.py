@@ -1,0 +1,73 @@
+"""One page's parse in a worker process, with what follows from the parsed record alone.
+
+``parse_job`` runs in a ``crawl.parsepool`` worker: the site extractor (generic fallback) as
+``crawl.extraction.parse_page``, then the facts the article steps (crawl/steps.py) would
+otherwise work out in the crawl process from the record as parsed: its content hash, the
+ticker keys of its BREAKING items and of its body paragraphs, its near-duplicate signature and
+its story features. They are pure functions of the record; a step uses a fact only while the
+body is still the one it was computed on (``Page.pristine_body``), so a record that a step
+changed (ticker lines or boilerplate removed) is worked out again exactly as before.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import extractors
+from dedup.hashing import content_hash
+from dedup.neardup import NearDupIndex
+from dedup.stories import features, title_names
+from dedup.ticker import normalize_ticker
+
+from .extraction import Parsed, parse_page
+
+_UNSET: Any = object()
+
+
+@dataclass
+class Facts:
+    """Pure facts of the record ``apply_parsed`` keeps (the fallback when there is one)."""
+    content_hash: str
+    ticker_keys: list[str]               # normalize_ticker of each item of article.ticker
+    paragraph_keys: list[str]            # normalize_ticker of each body.split("\n\n")
+    signature: Any = _UNSET              # NearDupIndex.signature(body) (None: too short)
+    story: tuple | None = None           # (phrases, terms, title names) as StoryIndex._features
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What a worker needs besides the page: picklable settings of the run's indexes."""
+    extractor: str
+    neardup: tuple | None = None         # (threshold, num_perm, bands, shingle, min_tokens, seed)
+    lead_paragraphs: int | None = None   # the story index's
+
+
+_INDEXES: dict[tuple, NearDupIndex] = {}
+
+
+def _neardup(params: tuple) -> NearDupIndex:
+    index = _INDEXES.get(params)
+    if index is None:
+        threshold, num_perm, bands, shingle, min_tokens, seed = params
+        index = _INDEXES[params] = NearDupIndex(threshold, num_perm, bands=bands, shingle=shingle,
+                                                min_tokens=min_tokens, seed=seed)
+    return index
+
+
+def record_facts(art: extractors.Article, spec: JobSpec) -> Facts:
+    body = art.body or ""
+    facts = Facts(content_hash(art), [normalize_ticker(t) for t in art.ticker],
+                  [normalize_ticker(p) for p in body.split("\n\n")] if body else [])
+    if body and spec.neardup is not None:
+        facts.signature = _neardup(spec.neardup).signature(body)
+    if body and art.title and spec.lead_paragraphs is not None:
+        phrases, terms = features(art.title, body, spec.lead_paragraphs)
+        facts.story = (phrases, terms, title_names(art.title))
+    return facts
+
+
+def parse_job(spec: JobSpec, html: str, url: str) -> tuple[Parsed, Facts | None]:
+    """In a worker: the page parsed as in the crawl process, and the kept record's facts."""
+    parsed = parse_page(extractors.registry.get(spec.extractor), html, url)
+    art = parsed.fallback if parsed.fallback is not None else parsed.art
+    return parsed, (record_facts(art, spec) if art is not None else None)

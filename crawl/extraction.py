@@ -102,7 +102,7 @@ def job_spec(run: "SiteRun") -> "JobSpec | None":
         return None
     nd = run.dedup.neardup if run.dedup is not None else None
     stories = run.dedup.stories if run.dedup is not None else None
-    return JobSpec(name,
+    return JobSpec(name, run.url_rules,
                    (nd.threshold, nd.num_perm, nd.bands, nd.shingle, nd.min_tokens, nd.seed) if nd is not None else None,
                    stories.lead_paragraphs if stories is not None else None)
 

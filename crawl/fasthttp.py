@@ -1,6 +1,6 @@
 """httpx with less CPU per request: one connection pool per host, cheap pool bookkeeping.
 
-Still httpx + httpcore (HTTP/1.1 keep-alive); only three costs of httpcore 1.0.9 are removed
+Still httpx + httpcore (HTTP/1.1 keep-alive); only these costs of httpcore 1.0.9 are removed
 (issue 12; measured in docs/BENCHMARKS.md, "The scrape flow against Scrapy"):
 
 * One pool per host (``PerHostTransport``), sized to the host's ``concurrency_per_host``: httpcore
@@ -9,6 +9,7 @@ Still httpx + httpcore (HTTP/1.1 keep-alive); only three costs of httpcore 1.0.9
 * ``LinearPool``: httpcore's ``_assign_requests_to_connections`` with the same decisions, but its
   surplus-idle test (a list of every connection, built once per connection: quadratic; the list's
   length is just ``len(self._connections)``) and per-request list building made linear.
+* ``LazyCookies``: responses without Set-Cookie skip http.cookiejar.
 * ``_Stream``: the idle-socket check (``is_readable``, asked of every idle connection at every
   pool change) polls the socket found once at connect; anyio rebuilt a dict of socket attributes
   on every ``extra()`` call (a quarter of a request's CPU).
@@ -32,22 +33,14 @@ _HTTPCORE_TESTED = ("1.0.",)
 _warned: list[bool] = []
 
 
-def socket_readable(sock) -> bool:
-    """httpcore's ``is_socket_readable``: a closed/absent socket counts as readable (at EOF)."""
-    fd = sock.fileno() if sock is not None else -1
-    if fd < 0:
-        return True
-    p = select.poll()
-    p.register(fd, select.POLLIN)
-    return bool(p.poll(0))
-
-
 class _Stream(httpcore.AsyncNetworkStream):
-    """httpcore's anyio stream, with ``is_readable`` answered from the socket looked up once."""
+    """httpcore's anyio stream, with ``is_readable`` (httpcore's ``is_socket_readable``: a closed
+    socket counts as readable, at EOF) answered from the socket looked up once."""
 
     def __init__(self, inner: httpcore.AsyncNetworkStream):
         self._inner = inner
         self._sock = inner.get_extra_info("socket")
+        self._poll: select.poll | None = None      # registered once, polled at every pool change
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return await self._inner.read(max_bytes, timeout)
@@ -63,9 +56,15 @@ class _Stream(httpcore.AsyncNetworkStream):
         return _Stream(await self._inner.start_tls(ssl_context, server_hostname, timeout))
 
     def get_extra_info(self, info: str):
-        if info == "is_readable":
-            return socket_readable(self._sock)
-        return self._inner.get_extra_info(info)
+        if info != "is_readable":
+            return self._inner.get_extra_info(info)
+        sock = self._sock
+        if sock is None or sock.fileno() < 0:      # closed: its fd number may be another socket's now
+            return True
+        if self._poll is None:
+            self._poll = select.poll()
+            self._poll.register(sock.fileno(), select.POLLIN)
+        return bool(self._poll.poll(0))
 
 
 class _Backend(httpcore.AsyncNetworkBackend):
@@ -117,6 +116,21 @@ class LinearPool(httpcore.AsyncConnectionPool):
                 connections.append(available)
             pool_request.assign_to_connection(available)
         return closing
+
+
+    async def _close_connections(self, closing: list) -> None:
+        # httpcore enters an anyio cancel scope (shielded) at every request end to close nothing.
+        if closing:
+            await super()._close_connections(closing)
+
+
+class LazyCookies(httpx.Cookies):
+    """httpx's cookie jar. A response without Set-Cookie is not handed to http.cookiejar, which
+    would find no cookie in it after building urllib request/response wrappers for it."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers or "set-cookie2" in response.headers:
+            super().extract_cookies(response)
 
 
 def fast_transport(limits: httpx.Limits) -> httpx.AsyncHTTPTransport:

@@ -18,6 +18,7 @@ from dedup.hashing import content_hash
 from dedup.neardup import NearDupIndex
 from dedup.stories import features, title_names
 from dedup.ticker import normalize_ticker
+from dedup.urls import SiteRules, canonicalize
 
 from .extraction import Parsed, parse_page
 
@@ -30,6 +31,7 @@ class Facts:
     content_hash: str
     ticker_keys: list[str]               # normalize_ticker of each item of article.ticker
     paragraph_keys: list[str]            # normalize_ticker of each body.split("\n\n")
+    canonical_url: str | None = None     # canonicalize(fetched URL, the site's rules, hint=article.url)
     signature: Any = _UNSET              # NearDupIndex.signature(body) (None: too short)
     story: tuple | None = None           # (phrases, terms, title names) as StoryIndex._features
 
@@ -38,6 +40,7 @@ class Facts:
 class JobSpec:
     """What a worker needs besides the page: picklable settings of the run's indexes."""
     extractor: str
+    url_rules: SiteRules | None = None   # the run's; None: canonical URLs worked out in the crawl
     neardup: tuple | None = None         # (threshold, num_perm, bands, shingle, min_tokens, seed)
     lead_paragraphs: int | None = None   # the story index's
 
@@ -54,10 +57,12 @@ def _neardup(params: tuple) -> NearDupIndex:
     return index
 
 
-def record_facts(art: extractors.Article, spec: JobSpec) -> Facts:
+def record_facts(art: extractors.Article, spec: JobSpec, url: str) -> Facts:
     body = art.body or ""
     facts = Facts(content_hash(art), [normalize_ticker(t) for t in art.ticker],
                   [normalize_ticker(p) for p in body.split("\n\n")] if body else [])
+    if spec.url_rules is not None:
+        facts.canonical_url = canonicalize(url, site_rules=spec.url_rules, canonical_hint=art.url)
     if body and spec.neardup is not None:
         facts.signature = _neardup(spec.neardup).signature(body)
     if body and art.title and spec.lead_paragraphs is not None:
@@ -70,4 +75,4 @@ def parse_job(spec: JobSpec, html: str, url: str) -> tuple[Parsed, Facts | None]
     """In a worker: the page parsed as in the crawl process, and the kept record's facts."""
     parsed = parse_page(extractors.registry.get(spec.extractor), html, url)
     art = parsed.fallback if parsed.fallback is not None else parsed.art
-    return parsed, (record_facts(art, spec) if art is not None else None)
+    return parsed, (record_facts(art, spec, url) if art is not None else None)

@@ -67,7 +67,9 @@ def canonicalise(run: SiteRun, page: Page) -> None:
     """The site's name and the article's canonical URL (rel=canonical, tracking parameters, AMP)."""
     art = page.article
     art.site = run.site.name
-    art.url = canonicalize(page.fetch.final_url, site_rules=run.url_rules, canonical_hint=art.url)
+    known = page.facts.canonical_url if page.facts is not None else None    # first step: art.url as parsed
+    art.url = known if known is not None else canonicalize(page.fetch.final_url, site_rules=run.url_rules,
+                                                           canonical_hint=art.url)
 
 
 def keep_ticker_apart(run: SiteRun, page: Page) -> None:

@@ -22,9 +22,6 @@ from dedup.urls import SiteRules, canonicalize
 
 from .extraction import Parsed, parse_page
 
-_UNSET: Any = object()
-
-
 @dataclass
 class Facts:
     """Pure facts of the record ``apply_parsed`` keeps (the fallback when there is one)."""
@@ -32,7 +29,8 @@ class Facts:
     ticker_keys: list[str]               # normalize_ticker of each item of article.ticker
     paragraph_keys: list[str]            # normalize_ticker of each body.split("\n\n")
     canonical_url: str | None = None     # canonicalize(fetched URL, the site's rules, hint=article.url)
-    signature: Any = _UNSET              # NearDupIndex.signature(body) (None: too short)
+    signature: Any = None                # NearDupIndex.signature(body) (None: too short) ...
+    has_signature: bool = False          # ... when worked out
     story: tuple | None = None           # (phrases, terms, title names) as StoryIndex._features
 
 
@@ -64,7 +62,7 @@ def record_facts(art: extractors.Article, spec: JobSpec, url: str) -> Facts:
     if spec.url_rules is not None:
         facts.canonical_url = canonicalize(url, site_rules=spec.url_rules, canonical_hint=art.url)
     if body and spec.neardup is not None:
-        facts.signature = _neardup(spec.neardup).signature(body)
+        facts.signature, facts.has_signature = _neardup(spec.neardup).signature(body), True
     if body and art.title and spec.lead_paragraphs is not None:
         phrases, terms = features(art.title, body, spec.lead_paragraphs)
         facts.story = (phrases, terms, title_names(art.title))

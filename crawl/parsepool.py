@@ -134,6 +134,18 @@ class ParsePool:
             else:
                 self._stop(kill=kill)
 
+    def abandon(self, jobs: list[PoolJob]) -> None:
+        """Jobs nobody waits for any more (a cancelled crawl): queued ones are dropped; if one is
+        already running, its worker is killed (a page can take long, and interpreter exit would
+        wait for it) and the next page starts new workers. Not counted as a failure."""
+        running = False
+        for job in jobs:
+            if not job.future.cancel() and not job.future.done() and job.generation == self.generation:
+                running = True
+        if running:
+            with self._lock:
+                self._stop(kill=True)
+
     def pids(self) -> list[int]:
         ex = self._executor
         return sorted(getattr(ex, "_processes", None) or {}) if ex is not None else []

@@ -202,13 +202,14 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
         async for r in run.fetcher.fetch_many(list(urls)):
             ahead.append(_start_extract(run, r, spec, pool))
             while ahead and (len(ahead) > PARSE_AHEAD or ahead[0].ready()):
-                await settle(ahead.popleft())
+                await settle(ahead[0])
+                ahead.popleft()       # only once settled: a cancelled wait leaves it to abandon below
         while ahead:
-            await settle(ahead.popleft())
+            await settle(ahead[0])
+            ahead.popleft()
     finally:
-        for item in ahead:      # cancelled: pages not started in a worker are dropped
-            if item.job is not None:
-                item.job.future.cancel()
+        if ahead and pool is not None:    # cancelled (or failed) mid-batch: nobody takes these results
+            pool.abandon([item.job for item in ahead if item.job is not None])
     # Pages whose canonical URL is not the discovered one: their state, in one lookup per batch.
     await load_known(run, [p.article.url for p in pages if not run.state.covers(p.article.url)])
     article_rows = [p.row for p in pages if run_steps(run, p, STORE_STEPS).row is not None]

@@ -23,7 +23,7 @@ from dedup.urls import canonicalize
 from extractors import GENERIC, Article
 
 from .fetch import FetchResult
-from .parsejob import _UNSET, Facts
+from .parsejob import Facts
 
 if TYPE_CHECKING:
     from .pipeline import SiteRun
@@ -56,10 +56,12 @@ class Page:
         """The parse-time fact ``name``, or NOT_KNOWN when there is none or the body changed since."""
         if self.facts is None or self.article.body is not self.pristine_body:
             return NOT_KNOWN
+        if name == "signature" and not self.facts.has_signature:
+            return NOT_KNOWN
         return getattr(self.facts, name)
 
 
-NOT_KNOWN: Any = _UNSET   # Page.fact(): work it out here
+NOT_KNOWN: Any = object()   # Page.fact(): work it out here
 Step = Callable[["SiteRun", Page], None]
 
 
@@ -130,7 +132,11 @@ def near_duplicate(run: SiteRun, page: Page) -> None:
     """A first-seen URL that repeats an archived article (any site, any run) is kept as its copy."""
     if page.row is None or page.known_hash is not None or run.dedup is None or not page.article.body:
         return
-    original = run.dedup.neardup.check_and_add(page.article.url, page.article.body, page.fact("signature"))
+    sig = page.fact("signature")
+    if sig is NOT_KNOWN:
+        original = run.dedup.neardup.check_and_add(page.article.url, page.article.body)
+    else:
+        original = run.dedup.neardup.check_and_add(page.article.url, page.article.body, sig)
     if original is not None:
         page.row["duplicate_of"] = original
         run.counters["near_duplicates"] += 1

@@ -96,13 +96,16 @@ async def extract_page_off_loop(run: "SiteRun", r: FetchResult) -> Article | Non
 def job_spec(run: "SiteRun") -> "JobSpec | None":
     """What a parse worker needs for this run's pages; None when the run's extractor is not the
     registry's own (a test double, which only exists in this process): parsed here then."""
-    from .parsejob import JobSpec
+    from .parsejob import JobSpec, code_fingerprint
     name = run.extractor.name
     if name not in extractors.registry.names() or extractors.registry.get(name) is not run.extractor:
         return None
+    code = (code_fingerprint(run.extractor), code_fingerprint(GENERIC))
+    if code in _STALE_CODE:     # a worker found other code for it: this process's code parses
+        return None
     nd = run.dedup.neardup if run.dedup is not None else None
     stories = run.dedup.stories if run.dedup is not None else None
-    return JobSpec(name, run.url_rules,
+    return JobSpec(name, code, run.url_rules,
                    (nd.threshold, nd.num_perm, nd.bands, nd.shingle, nd.min_tokens, nd.seed) if nd is not None else None,
                    stories.lead_paragraphs if stories is not None else None)
 
@@ -119,13 +122,21 @@ async def extract_in_pool(run: "SiteRun", r: FetchResult, job: "PoolJob") -> "tu
         _extract_timed_out(run, r)
         return None, None
     except Exception as e:   # BrokenProcessPool, or a worker-side failure: as before the pool
+        from .parsejob import StaleExtractor
         if isinstance(e, BrokenProcessPool):
             job.pool.broken(job.generation, "a parse worker exited")
+        elif isinstance(e, StaleExtractor):
+            _STALE_CODE.add(job.spec_code)
+            log.info("%s: %s; its pages are parsed in the crawl process", run.site.name, e)
         else:
             log.debug("%s: parse worker failed on %s (%s: %s); parsing it here", run.site.name, r.final_url,
                       type(e).__name__, e)
         return await extract_page_off_loop(run, r), None
     return apply_parsed(run, r, parsed), facts
+
+
+# Extractor code (JobSpec.code) that the workers do not run: parsed in this process from then on.
+_STALE_CODE: set[tuple] = set()
 
 
 def _extract_timed_out(run: "SiteRun", r: FetchResult) -> None:

@@ -10,6 +10,8 @@ changed (ticker lines or boilerplate removed) is worked out again exactly as bef
 """
 from __future__ import annotations
 
+import inspect
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +36,31 @@ class Facts:
     story: tuple | None = None           # (phrases, terms, title names) as StoryIndex._features
 
 
+class StaleExtractor(Exception):
+    """The worker's extractor code is not the crawl process's (patched or reloaded there)."""
+
+
+def code_fingerprint(extractor: extractors.Extractor) -> tuple:
+    """Which code ``extractor.parse`` runs: equal in the crawl process and a worker only when
+    both would parse alike (an extractor patched in the crawl process, as tests do, differs)."""
+    fn = inspect.unwrap(getattr(extractor.parse, "__func__", extractor.parse))
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return (repr(fn),)
+    return (fn.__module__, fn.__qualname__, code.co_filename, code.co_firstlineno, _code_key(code))
+
+
+def _code_key(code) -> tuple:
+    """The code's bytes and constants, nested code objects included (their repr has an address)."""
+    consts = tuple(_code_key(c) if inspect.iscode(c) else repr(c) for c in code.co_consts)
+    return (zlib.crc32(code.co_code), consts)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """What a worker needs besides the page: picklable settings of the run's indexes."""
     extractor: str
+    code: tuple = ()                     # code_fingerprint of the extractor and of GENERIC, here
     url_rules: SiteRules | None = None   # the run's; None: canonical URLs worked out in the crawl
     neardup: tuple | None = None         # (threshold, num_perm, bands, shingle, min_tokens, seed)
     lead_paragraphs: int | None = None   # the story index's
@@ -71,6 +94,9 @@ def record_facts(art: extractors.Article, spec: JobSpec, url: str) -> Facts:
 
 def parse_job(spec: JobSpec, html: str, url: str) -> tuple[Parsed, Facts | None]:
     """In a worker: the page parsed as in the crawl process, and the kept record's facts."""
-    parsed = parse_page(extractors.registry.get(spec.extractor), html, url)
+    extractor = extractors.registry.get(spec.extractor)
+    if spec.code != (code_fingerprint(extractor), code_fingerprint(extractors.GENERIC)):
+        raise StaleExtractor(f"extractor {spec.extractor!r} runs other code in the crawl process")
+    parsed = parse_page(extractor, html, url)
     art = parsed.fallback if parsed.fallback is not None else parsed.art
     return parsed, (record_facts(art, spec, url) if art is not None else None)

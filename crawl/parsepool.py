@@ -79,6 +79,7 @@ class PoolJob:
     future: concurrent.futures.Future
     pool: "ParsePool"
     generation: int
+    spec_code: tuple = ()     # the JobSpec.code it was sent with (crawl/parsejob.py)
 
 
 class ParsePool:

@@ -1,7 +1,8 @@
 """Extraction in the crawl: off the event loop, within a per-page budget, and only of pages
 that can be articles.
 
-The crawl's event loop keeps fetching while a page is parsed in a worker thread
+The crawl's event loop keeps fetching while a page is parsed in a worker process
+(crawl/parsepool.py, crawl/parsejob.py) or, without one, in a worker thread
 (``extract_page_off_loop``); pages are bounded before parsing (``extractors.limits``), so the
 budget only catches what the bounds miss. Bodies that cannot be an article (empty, or bytes
 that are not text under an HTML type) are refused before any extractor sees them
@@ -11,24 +12,17 @@ the page again instead of getting a 304 for an article the archive lacks.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
-import extractors
 from extractors import GENERIC, Article, Extractor
 
 from .fetch import FetchResult, looks_like_text
 from .health import missing_fields
 
 if TYPE_CHECKING:
-    from .parsejob import Facts, JobSpec
-    from .parsepool import PoolJob
     from .pipeline import SiteRun
-
-log = logging.getLogger("newsarchive.crawl")
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 # Wall-clock budget of one page's extraction in the crawl. A page over it is not stored
@@ -88,58 +82,12 @@ async def extract_page_off_loop(run: "SiteRun", r: FetchResult) -> Article | Non
         parsed = await asyncio.wait_for(in_thread(parse_page, run.extractor, r.text or "", r.final_url),
                                         run.extract_budget_s)
     except TimeoutError:
-        _extract_timed_out(run, r)
+        extract_timed_out(run, r)
         return None
     return apply_parsed(run, r, parsed)
 
 
-def job_spec(run: "SiteRun") -> "JobSpec | None":
-    """What a parse worker needs for this run's pages; None when the run's extractor is not the
-    registry's own (a test double, which only exists in this process): parsed here then."""
-    from .parsejob import JobSpec, code_fingerprint
-    name = run.extractor.name
-    if name not in extractors.registry.names() or extractors.registry.get(name) is not run.extractor:
-        return None
-    code = (code_fingerprint(run.extractor), code_fingerprint(GENERIC))
-    if code in _STALE_CODE:     # a worker found other code for it: this process's code parses
-        return None
-    nd = run.dedup.neardup if run.dedup is not None else None
-    stories = run.dedup.stories if run.dedup is not None else None
-    return JobSpec(name, code, run.url_rules,
-                   (nd.threshold, nd.num_perm, nd.bands, nd.shingle, nd.min_tokens, nd.seed) if nd is not None else None,
-                   stories.lead_paragraphs if stories is not None else None)
-
-
-async def extract_in_pool(run: "SiteRun", r: FetchResult, job: "PoolJob") -> "tuple[Article | None, Facts | None]":
-    """The record parsed by a pool worker (``crawl.parsepool``), within ``run.extract_budget_s``
-    from when the crawl waits for it. Over budget: the workers are stuck, so they are killed and
-    the page is failed:extract_timeout as in ``extract_page_off_loop``. Workers gone (killed for
-    another page, crashed): the page is parsed here instead."""
-    try:
-        parsed, facts = await asyncio.wait_for(asyncio.wrap_future(job.future), run.extract_budget_s)
-    except TimeoutError:
-        job.pool.broken(job.generation, f"{r.final_url} took longer than {run.extract_budget_s:g}s", kill=True)
-        _extract_timed_out(run, r)
-        return None, None
-    except Exception as e:   # BrokenProcessPool, or a worker-side failure: as before the pool
-        from .parsejob import StaleExtractor
-        if isinstance(e, BrokenProcessPool):
-            job.pool.broken(job.generation, "a parse worker exited")
-        elif isinstance(e, StaleExtractor):
-            _STALE_CODE.add(job.spec_code)
-            log.info("%s: %s; its pages are parsed in the crawl process", run.site.name, e)
-        else:
-            log.debug("%s: parse worker failed on %s (%s: %s); parsing it here", run.site.name, r.final_url,
-                      type(e).__name__, e)
-        return await extract_page_off_loop(run, r), None
-    return apply_parsed(run, r, parsed), facts
-
-
-# Extractor code (JobSpec.code) that the workers do not run: parsed in this process from then on.
-_STALE_CODE: set[tuple] = set()
-
-
-def _extract_timed_out(run: "SiteRun", r: FetchResult) -> None:
+def extract_timed_out(run: "SiteRun", r: FetchResult) -> None:
     run.counters["failed:extract_timeout"] += 1
     r.outcome, r.error_kind, r.etag, r.last_modified = "failed", "extract_timeout", None, None
     r.error = (f"{run.site.name}: {r.final_url} not stored: extraction took longer than "

@@ -1,6 +1,7 @@
 """One page's parse in a worker process, with what follows from the parsed record alone.
 
-``parse_job`` runs in a ``crawl.parsepool`` worker: the site extractor (generic fallback) as
+``parse_job`` runs in a ``crawl.parsepool`` worker (``job_spec`` and ``extract_in_pool`` are
+its crawl-process side): the site extractor (generic fallback) as
 ``crawl.extraction.parse_page``, then the facts the article steps (crawl/steps.py) would
 otherwise work out in the crawl process from the record as parsed: its content hash, the
 ticker keys of its BREAKING items and of its body paragraphs, its near-duplicate signature and
@@ -10,10 +11,13 @@ changed (ticker lines or boilerplate removed) is worked out again exactly as bef
 """
 from __future__ import annotations
 
+import asyncio
 import inspect
+import logging
 import zlib
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import extractors
 from dedup.hashing import content_hash
@@ -22,7 +26,14 @@ from dedup.stories import features, title_names
 from dedup.ticker import normalize_ticker
 from dedup.urls import SiteRules, canonicalize
 
-from .extraction import Parsed, parse_page
+from .extraction import Parsed, apply_parsed, extract_page_off_loop, extract_timed_out, parse_page
+from .fetch import FetchResult
+from .parsepool import PoolJob
+
+if TYPE_CHECKING:
+    from .pipeline import SiteRun
+
+log = logging.getLogger("newsarchive.crawl")
 
 @dataclass
 class Facts:
@@ -100,3 +111,49 @@ def parse_job(spec: JobSpec, html: str, url: str) -> tuple[Parsed, Facts | None]
     parsed = parse_page(extractor, html, url)
     art = parsed.fallback if parsed.fallback is not None else parsed.art
     return parsed, (record_facts(art, spec, url) if art is not None else None)
+
+
+# -- in the crawl process ------------------------------------------------------------------
+# Extractor code (JobSpec.code) that the workers do not run: parsed in this process from then on.
+_STALE_CODE: set[tuple] = set()
+
+
+def job_spec(run: "SiteRun") -> JobSpec | None:
+    """What a parse worker needs for this run's pages; None when the run's extractor is not the
+    registry's own (a test double, which only exists in this process) or runs other code than
+    the workers': its pages are parsed here then."""
+    name = run.extractor.name
+    if name not in extractors.registry.names() or extractors.registry.get(name) is not run.extractor:
+        return None
+    code = (code_fingerprint(run.extractor), code_fingerprint(extractors.GENERIC))
+    if code in _STALE_CODE:
+        return None
+    nd = run.dedup.neardup if run.dedup is not None else None
+    stories = run.dedup.stories if run.dedup is not None else None
+    return JobSpec(name, code, run.url_rules,
+                   (nd.threshold, nd.num_perm, nd.bands, nd.shingle, nd.min_tokens, nd.seed) if nd is not None else None,
+                   stories.lead_paragraphs if stories is not None else None)
+
+
+async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple[extractors.Article | None, Facts | None]:
+    """The record parsed by a pool worker (``crawl.parsepool``), within ``run.extract_budget_s``
+    from when the crawl waits for it. Over budget: the workers are stuck, so they are killed and
+    the page is failed:extract_timeout as in ``extract_page_off_loop``. Workers gone (killed for
+    another page, crashed) or running other extractor code: the page is parsed here instead."""
+    try:
+        parsed, facts = await asyncio.wait_for(asyncio.wrap_future(job.future), run.extract_budget_s)
+    except TimeoutError:
+        job.pool.broken(job.generation, f"{r.final_url} took longer than {run.extract_budget_s:g}s", kill=True)
+        extract_timed_out(run, r)
+        return None, None
+    except Exception as e:   # BrokenProcessPool, or a worker-side failure: as before the pool
+        if isinstance(e, BrokenProcessPool):
+            job.pool.broken(job.generation, "a parse worker exited")
+        elif isinstance(e, StaleExtractor):
+            _STALE_CODE.add(job.spec_code)
+            log.info("%s: %s; its pages are parsed in the crawl process", run.site.name, e)
+        else:
+            log.debug("%s: parse worker failed on %s (%s: %s); parsing it here", run.site.name, r.final_url,
+                      type(e).__name__, e)
+        return await extract_page_off_loop(run, r), None
+    return apply_parsed(run, r, parsed), facts

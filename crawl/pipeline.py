@@ -26,11 +26,10 @@ from storage.state import CrawlState
 
 from .config import HealthSettings, SiteConfig
 from .discovery import DiscoveredUrl, discover
-from .extraction import (EXTRACT_BUDGET_S, apply_parsed, extract_in_pool, extract_page_off_loop, in_thread, job_spec,
-                         parse_page, unusable_page)
+from .extraction import EXTRACT_BUDGET_S, apply_parsed, extract_page_off_loop, in_thread, parse_page, unusable_page
 from .fetch import Fetcher, FetchResult
 from .health import SiteHealth
-from .parsejob import JobSpec, parse_job
+from .parsejob import JobSpec, extract_in_pool, job_spec, parse_job
 from .parsepool import ParsePool, PoolJob, shared_pool
 from .steps import PREPARE_STEPS, STORE_STEPS, Page, TickerSighting, note_ticker, run_steps
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import extractors
-from crawl import extraction, parsepool
+from crawl import parsejob, parsepool
 from crawl.fetch import Fetcher
 from crawl.parsepool import ParsePool
 from crawl.pipeline import SiteRun, crawl_batch, discover_urls
@@ -58,7 +58,7 @@ async def test_pages_parsed_in_workers_give_the_rows_of_pages_parsed_here(tmp_pa
         pool.shutdown()
         srv.stop()
     assert counters["extracted"] == len(urls) == len(pooled) > 20
-    assert not extraction._STALE_CODE, "the workers' extractor code differed: pages were parsed here"
+    assert not parsejob._STALE_CODE, "the workers' extractor code differed: pages were parsed here"
     keep = ("content_hash", "url", "title", "body", "story_id", "duplicate_of", "quality", "ticker", "published_at")
     assert {u: {k: r.get(k) for k in keep} for u, r in pooled.items()} == \
            {u: {k: r.get(k) for k in keep} for u, r in here.items()}
@@ -74,7 +74,7 @@ async def test_an_extractor_patched_in_the_crawl_process_is_not_parsed_by_stale_
         return art
 
     monkeypatch.setattr(type(reuters), "parse", patched)
-    monkeypatch.setattr(extraction, "_STALE_CODE", set())
+    monkeypatch.setattr(parsejob, "_STALE_CODE", set())
     srv = start_replay(seed=5, per_site=10)
     pool = ParsePool(1)
     try:
@@ -84,7 +84,7 @@ async def test_an_extractor_patched_in_the_crawl_process_is_not_parsed_by_stale_
         srv.stop()
     assert len(rows) == len(urls) > 3
     assert all(r["title"].startswith("patched: ") for r in rows.values())
-    assert len(extraction._STALE_CODE) == 1
+    assert len(parsejob._STALE_CODE) == 1
 
 
 async def test_the_crawl_goes_on_in_process_when_the_pool_cannot_start(tmp_path, monkeypatch, caplog):

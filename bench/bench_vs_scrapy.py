@@ -21,7 +21,8 @@ header, as the flow's host map does). Pages/s is article pages / wall time of th
 For the flow three wall times are given: the whole flow call (temporary server start
 included), from its first request (discovery) on, and its crawl phase alone (the union of
 its fetch+extract batches). CPU ms/page is the crawling process's CPU time (every thread;
-the temporary Prefect server and the replay are other processes) / article pages.
+the temporary Prefect server and the replay are other processes) / article pages; the parse
+workers' CPU (crawl/parsepool.py, other processes) is given apart.
 
 ``--dump FILE`` writes what the flow stored (articles' content hashes, stories, duplicates,
 ticker items) as JSON, to compare two versions of the code on the same corpus.
@@ -89,6 +90,7 @@ def run_flow(replay_url: str, archive: str, concurrency: int, batch_size: int, u
     result = asyncio.run(scrape_mod.scrape(archive=archive, config_path=str(cfg_path), replay_url=replay_url,
                                            delay_s=0.0, batch_size=batch_size))
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
+    workers_cpu = _parse_workers_cpu_s()
     pages = sum(c.get("fetched", 0) + c.get("not_modified", 0) for c in result["stats"].values())
     crawl_wall = _union_length([(a, b) for a, b, _, _ in batches])
     crawl_cpu = max(d for _, _, _, d in batches) - min(c for _, _, c, _ in batches)
@@ -101,8 +103,23 @@ def run_flow(replay_url: str, archive: str, concurrency: int, batch_size: int, u
             "server_start_s": min(first_call) - t0,
             "crawl_phase_pages_per_s": pages / crawl_wall, "cpu_ms_per_page": 1000 * cpu / pages,
             "crawl_phase_cpu_ms_per_page": 1000 * crawl_cpu / pages,
+            "parse_workers_cpu_ms_per_page": 1000 * workers_cpu / pages,
             "stored": sum(c.get("stored", 0) for c in result["stats"].values()),
             "errors": result["error_count"], "timings": result["timings"]}
+
+
+def _parse_workers_cpu_s() -> float:
+    """CPU time of the parse pool's worker processes (crawl/parsepool.py; alive until exit)."""
+    from crawl.parsepool import shared_pool
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in shared_pool().pids():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks    # utime, stime
+    return total
 
 
 def _write_urls(archive: str, run_id: str, out: str) -> None:
@@ -253,7 +270,8 @@ def report(results: list[dict], as_json: bool) -> None:
               f"{r['cpu_ms_per_page']:>12.2f}")
     print(f"flow: {flow['pages_per_s_after_first_request']:.1f} pages/s after its first request "
           f"(temporary server start {flow['server_start_s']:.1f} s), crawl phase "
-          f"{flow['crawl_phase_pages_per_s']:.1f} pages/s at {flow['crawl_phase_cpu_ms_per_page']:.2f} CPU ms/page; "
+          f"{flow['crawl_phase_pages_per_s']:.1f} pages/s at {flow['crawl_phase_cpu_ms_per_page']:.2f} CPU ms/page "
+          f"(+ {flow['parse_workers_cpu_ms_per_page']:.2f} in the parse workers); "
           f"stored {flow['stored']}, errors {flow['errors']}; phases {flow['timings']}")
     for k, v in ratios.items():
         print(f"{k:45} {v}")

@@ -1,7 +1,8 @@
 """Extraction in the crawl: off the event loop, within a per-page budget, and only of pages
 that can be articles.
 
-The crawl's event loop keeps fetching while a page is parsed in a worker thread
+The crawl's event loop keeps fetching while a page is parsed in a worker process
+(crawl/parsepool.py, crawl/parsejob.py) or, without one, in a worker thread
 (``extract_page_off_loop``); pages are bounded before parsing (``extractors.limits``), so the
 budget only catches what the bounds miss. Bodies that cannot be an article (empty, or bytes
 that are not text under an HTML type) are refused before any extractor sees them
@@ -81,14 +82,18 @@ async def extract_page_off_loop(run: "SiteRun", r: FetchResult) -> Article | Non
         parsed = await asyncio.wait_for(in_thread(parse_page, run.extractor, r.text or "", r.final_url),
                                         run.extract_budget_s)
     except TimeoutError:
-        run.counters["failed:extract_timeout"] += 1
-        r.outcome, r.error_kind, r.etag, r.last_modified = "failed", "extract_timeout", None, None
-        r.error = (f"{run.site.name}: {r.final_url} not stored: extraction took longer than "
-                   f"{run.extract_budget_s:g}s; the page is fetched again next run (its raw response "
-                   f"is in the WARC files)")
-        run.note_error("extract_timeout", r.error)
+        extract_timed_out(run, r)
         return None
     return apply_parsed(run, r, parsed)
+
+
+def extract_timed_out(run: "SiteRun", r: FetchResult) -> None:
+    run.counters["failed:extract_timeout"] += 1
+    r.outcome, r.error_kind, r.etag, r.last_modified = "failed", "extract_timeout", None, None
+    r.error = (f"{run.site.name}: {r.final_url} not stored: extraction took longer than "
+               f"{run.extract_budget_s:g}s; the page is fetched again next run (its raw response "
+               f"is in the WARC files)")
+    run.note_error("extract_timeout", r.error)
 
 
 def in_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future:

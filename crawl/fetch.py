@@ -44,6 +44,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from crawl.config import Config, SiteConfig
+from crawl.fasthttp import LazyCookies, PerHostTransport, fast_transport
 from crawl.hostgate import HostGate
 from crawl.robots import RobotsCache, RobotsFetch, RobotsPolicy
 from crawl.transport import HostMapTransport
@@ -150,8 +151,10 @@ class Fetcher:
         limits = httpx.Limits(max_connections=self.total_concurrency,
                               max_keepalive_connections=self.total_concurrency, keepalive_expiry=30.0)
         if transport is None:
-            transport = httpx.AsyncHTTPTransport(limits=limits, http1=True, http2=False)
-        if host_map:
+            # One pool per host, as large as the host's concurrency (the semaphore in _exchange
+            # already holds requests to it): see crawl/fasthttp.py for why.
+            transport = PerHostTransport(lambda host: self._host_transport(host, host_map))
+        elif host_map:
             transport = HostMapTransport(host_map, inner=transport)
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -160,6 +163,16 @@ class Fetcher:
             follow_redirects=False,
             limits=limits,
         )
+        if type(self._client._cookies) is httpx.Cookies:      # same jar, cheaper per response
+            self._client._cookies = LazyCookies()
+
+    def _host_transport(self, host: str, host_map: Mapping[str, str] | None) -> httpx.AsyncBaseTransport:
+        host = host.lower()
+        site = next((s for s in self.config.sites.values()
+                     if any(host == d or host.endswith("." + d) for d in s.domains)), None)
+        n = site.politeness.concurrency_per_host if site is not None else self.total_concurrency
+        inner = fast_transport(httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30.0))
+        return HostMapTransport(host_map, inner=inner) if host_map else inner
 
     # -- lifecycle -------------------------------------------------------------
     async def aclose(self) -> None:
@@ -655,6 +668,21 @@ def _is_utf8(content: bytes) -> bool:
 
 # C0 controls other than tab, newline, form feed and carriage return; C1 controls; U+FFFD.
 _NOT_TEXT = frozenset(chr(c) for c in [*range(0, 9), 11, *range(14, 32), 127, *range(0x80, 0xA0)]) | {"\ufffd"}
+# The same set counted in the UTF-8 bytes (C code, not a Python step per character): a C0
+# control or DEL is its own byte, a C1 control C2 80-9F, U+FFFD EF BF BD; UTF-8 is
+# self-synchronising, so those byte strings mean exactly those characters.
+_C0_BYTES = bytes(ord(ch) for ch in sorted(_NOT_TEXT) if ord(ch) < 0x80)
+_C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
+
+
+def _not_text_count(head: str) -> int:
+    """How many characters of ``head`` are in ``_NOT_TEXT``."""
+    if head.isascii():
+        raw = head.encode("ascii")
+        return len(raw) - len(raw.translate(None, _C0_BYTES))
+    raw = head.encode("utf-8", "surrogatepass")
+    n = len(raw) - len(raw.translate(None, _C0_BYTES)) + raw.count(b"\xef\xbf\xbd")
+    return n + len(_C1_UTF8.findall(raw)) if b"\xc2" in raw else n
 
 
 def looks_like_text(text: str | None, sample: int = 65536) -> bool:
@@ -665,5 +693,4 @@ def looks_like_text(text: str | None, sample: int = 65536) -> bool:
     head = text[:sample]
     if "\x00" in head:
         return False
-    bad = sum(1 for ch in head if ch in _NOT_TEXT)
-    return bad <= len(head) * 0.01
+    return _not_text_count(head) <= len(head) * 0.01

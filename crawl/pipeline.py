@@ -10,6 +10,7 @@ without Prefect.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 from collections import Counter
@@ -28,6 +29,8 @@ from .discovery import DiscoveredUrl, discover
 from .extraction import EXTRACT_BUDGET_S, apply_parsed, extract_page_off_loop, in_thread, parse_page, unusable_page
 from .fetch import Fetcher, FetchResult
 from .health import SiteHealth
+from .parsejob import JobSpec, extract_in_pool, job_spec, parse_job
+from .parsepool import ParsePool, PoolJob, shared_pool
 from .steps import PREPARE_STEPS, STORE_STEPS, Page, TickerSighting, note_ticker, run_steps
 
 log = logging.getLogger("newsarchive.crawl")
@@ -161,17 +164,51 @@ def finish_site(run: SiteRun) -> Counter:
 
 
 
+# Pages parsed ahead in the pool while the batch goes on fetching; their results are taken in
+# fetch order (so every step runs in the same order as without the pool).
+PARSE_AHEAD = 64
+
+
+@dataclass
+class _Fetched:
+    """A fetched page waiting for its extraction: in a pool worker (``job``) or, when its turn
+    comes, in a thread of this process (``here``)."""
+    r: FetchResult
+    job: PoolJob | None = None
+    here: bool = False
+
+    def ready(self) -> bool:
+        return self.job is None or self.job.future.done()
+
+
 async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Counter:
     """Fetch, extract and stage one batch of article URLs. Returns this batch's counters."""
     before = run.counters.copy()
     fetch_rows: list[dict[str, Any]] = []
     pages: list[Page] = []
-    async for r in run.fetcher.fetch_many(list(urls)):
-        page = await _extract_fetched(run, r)
+    spec = job_spec(run)
+    pool = shared_pool() if spec is not None else None
+    ahead: collections.deque[_Fetched] = collections.deque()
+
+    async def settle(item: _Fetched) -> None:
+        page = await _extracted(run, item)
         if page is not None:
             run_steps(run, page, PREPARE_STEPS)
             pages.append(page)
-        fetch_rows.append(fetch_row(run, "article", r, page.content_hash if page else None))
+        fetch_rows.append(fetch_row(run, "article", item.r, page.content_hash if page else None))
+
+    try:
+        async for r in run.fetcher.fetch_many(list(urls)):
+            ahead.append(_start_extract(run, r, spec, pool))
+            while ahead and (len(ahead) > PARSE_AHEAD or ahead[0].ready()):
+                await settle(ahead[0])
+                ahead.popleft()       # only once settled: a cancelled wait leaves it to abandon below
+        while ahead:
+            await settle(ahead[0])
+            ahead.popleft()
+    finally:
+        if ahead and pool is not None:    # cancelled (or failed) mid-batch: nobody takes these results
+            pool.abandon([item.job for item in ahead if item.job is not None])
     # Pages whose canonical URL is not the discovered one: their state, in one lookup per batch.
     await load_known(run, [p.article.url for p in pages if not run.state.covers(p.article.url)])
     article_rows = [p.row for p in pages if run_steps(run, p, STORE_STEPS).row is not None]
@@ -181,19 +218,35 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
     return run.counters - before
 
 
-async def _extract_fetched(run: SiteRun, r: FetchResult) -> Page | None:
-    """Count the fetch's outcome; for a usable page, its extracted article."""
+def _start_extract(run: SiteRun, r: FetchResult, spec: JobSpec | None, pool: ParsePool | None) -> _Fetched:
+    """Count the fetch's outcome; a usable page goes to a parse worker (or is marked to be parsed
+    here, when there is no pool or the run's extractor cannot go to one)."""
     run.counters[r.outcome] += 1
     if r.outcome in ("failed", "skipped"):
         run.counters[f"{r.outcome}:{r.error_kind}"] += 1
         if r.outcome == "failed":
             run.note_error(r.error_kind or "failed", r.error or f"{r.url} failed")
-        return None
+        return _Fetched(r)
     if r.outcome != "fetched":
-        return None
+        return _Fetched(r)
     problem = unusable_page(run, r)     # not_html / empty: counted, never stored
     if problem is not None:
         run.counters[problem] += 1
+        return _Fetched(r)
+    job = pool.submit(parse_job, spec, r.text or "", r.final_url) if pool is not None else None
+    if job is not None:
+        job.spec_code = spec.code
+    return _Fetched(r, job, here=job is None)
+
+
+async def _extracted(run: SiteRun, item: _Fetched) -> Page | None:
+    """The page's extracted article (with its parse-time facts), or None."""
+    if item.job is not None:
+        art, facts = await extract_in_pool(run, item.r, item.job)
+    elif item.here:
+        art, facts = await extract_page_off_loop(run, item.r), None
+    else:
         return None
-    art = await extract_page_off_loop(run, r)
-    return Page(r, art) if art is not None else None
+    if art is None:
+        return None
+    return Page(item.r, art, facts=facts, pristine_body=art.body)

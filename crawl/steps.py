@@ -23,6 +23,7 @@ from dedup.urls import canonicalize
 from extractors import GENERIC, Article
 
 from .fetch import FetchResult
+from .parsejob import Facts
 
 if TYPE_CHECKING:
     from .pipeline import SiteRun
@@ -46,8 +47,21 @@ class Page:
     content_hash: str | None = None
     known_hash: str | None = None        # the archive's latest hash of the canonical URL
     row: dict[str, Any] | None = None    # the article row to stage (new or changed content)
+    # Worked out where the page was parsed (crawl/parsejob.py), valid while the body is still
+    # ``pristine_body`` (the same object): a step that changes the body makes them stale.
+    facts: Facts | None = None
+    pristine_body: str | None = None
+
+    def fact(self, name: str) -> Any:
+        """The parse-time fact ``name``, or NOT_KNOWN when there is none or the body changed since."""
+        if self.facts is None or self.article.body is not self.pristine_body:
+            return NOT_KNOWN
+        if name == "signature" and not self.facts.has_signature:
+            return NOT_KNOWN
+        return getattr(self.facts, name)
 
 
+NOT_KNOWN: Any = object()   # Page.fact(): work it out here
 Step = Callable[["SiteRun", Page], None]
 
 
@@ -55,11 +69,14 @@ def canonicalise(run: SiteRun, page: Page) -> None:
     """The site's name and the article's canonical URL (rel=canonical, tracking parameters, AMP)."""
     art = page.article
     art.site = run.site.name
-    art.url = canonicalize(page.fetch.final_url, site_rules=run.url_rules, canonical_hint=art.url)
+    known = page.facts.canonical_url if page.facts is not None else None    # first step: art.url as parsed
+    art.url = known if known is not None else canonicalize(page.fetch.final_url, site_rules=run.url_rules,
+                                                           canonical_hint=art.url)
 
 
 def keep_ticker_apart(run: SiteRun, page: Page) -> None:
-    note_ticker(run, page.article.ticker, page.fetch)
+    keys = page.facts.ticker_keys if page.facts is not None else None   # the ticker list is never changed
+    note_ticker(run, page.article.ticker, page.fetch, keys)
 
 
 def strip_ticker_lines(run: SiteRun, page: Page) -> None:
@@ -67,7 +84,10 @@ def strip_ticker_lines(run: SiteRun, page: Page) -> None:
     art = page.article
     if run.ticker and art.body:
         paragraphs = art.body.split("\n\n")
-        kept = [p for p in paragraphs if normalize_ticker(p) not in run.ticker]
+        keys = page.fact("paragraph_keys")
+        if keys is NOT_KNOWN:
+            keys = map(normalize_ticker, paragraphs)
+        kept = [p for p, key in zip(paragraphs, keys) if key not in run.ticker]
         if len(kept) != len(paragraphs):
             run.counters["ticker_lines_removed"] += len(paragraphs) - len(kept)
             art.body = "\n\n".join(kept)
@@ -92,7 +112,8 @@ def strip_boilerplate(run: SiteRun, page: Page) -> None:
 def hash_content(run: SiteRun, page: Page) -> None:
     """The hash of the extracted record (never of the raw HTML): equal hashes, same version."""
     run.counters["extracted"] += 1
-    page.content_hash = content_hash(page.article)
+    known = page.fact("content_hash")
+    page.content_hash = content_hash(page.article) if known is NOT_KNOWN else known
 
 
 def version(run: SiteRun, page: Page) -> None:
@@ -111,7 +132,11 @@ def near_duplicate(run: SiteRun, page: Page) -> None:
     """A first-seen URL that repeats an archived article (any site, any run) is kept as its copy."""
     if page.row is None or page.known_hash is not None or run.dedup is None or not page.article.body:
         return
-    original = run.dedup.neardup.check_and_add(page.article.url, page.article.body)
+    sig = page.fact("signature")
+    if sig is NOT_KNOWN:
+        original = run.dedup.neardup.check_and_add(page.article.url, page.article.body)
+    else:
+        original = run.dedup.neardup.check_and_add(page.article.url, page.article.body, sig)
     if original is not None:
         page.row["duplicate_of"] = original
         run.counters["near_duplicates"] += 1
@@ -123,8 +148,10 @@ def story(run: SiteRun, page: Page) -> None:
     if (page.row is None or page.known_hash is not None or page.row.get("duplicate_of") or run.dedup is None
             or not art.body or art.published_at is None or not art.title):
         return
+    feats = page.fact("story")
     page.row["story_id"] = run.dedup.stories.assign(
-        StoryDoc(art.url, run.site.name, art.title, art.body, art.published_at))
+        StoryDoc(art.url, run.site.name, art.title, art.body, art.published_at),
+        None if feats is NOT_KNOWN else feats)
 
 
 PREPARE_STEPS: tuple[Step, ...] = (canonicalise, keep_ticker_apart, strip_ticker_lines, strip_boilerplate,
@@ -139,10 +166,10 @@ def run_steps(run: SiteRun, page: Page, steps: tuple[Step, ...]) -> Page:
     return page
 
 
-def note_ticker(run: SiteRun, items, r: FetchResult) -> None:
-    """Keep the page's BREAKING items apart (counted per distinct normalised item)."""
-    for text in items:
-        key = normalize_ticker(text)
+def note_ticker(run: SiteRun, items, r: FetchResult, keys: list[str] | None = None) -> None:
+    """Keep the page's BREAKING items apart (counted per distinct normalised item); ``keys``:
+    their normalize_ticker keys when already known."""
+    for text, key in zip(items, keys if keys is not None else map(normalize_ticker, items)):
         if not key:
             continue
         seen = run.ticker.get(key)

@@ -43,6 +43,7 @@ import re
 import time
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rensa
@@ -50,6 +51,7 @@ import rensa
 from .neardup_segments import _LOAD_TRIES, FORMAT, _compact, _listing, _Segment, _write_segment
 
 _WORD = re.compile(r"\w+")
+_UNKNOWN: Any = object()
 _INITIAL_ROWS = 1 << 10   # signature rows of new documents allocated at the first one; grows by 1.5x
 _FREEZE_AT = 1 << 21      # dict keys before merging into the sorted arrays
 _log = logging.getLogger(__name__)
@@ -227,11 +229,13 @@ class NearDupIndex:
         if sig is not None:
             self._insert(doc_id, sig)
 
-    def check_and_add(self, doc_id: str, text: str) -> str | None:
+    def check_and_add(self, doc_id: str, text: str, signature: Any = _UNKNOWN) -> str | None:
         """The first-seen indexed document that ``text`` nearly duplicates (not indexed then);
         otherwise index it and return None. Matches of ``doc_id`` with itself (a re-crawl or an
-        in-place update) do not count, and the new version is indexed too."""
-        sig = self.signature(text)
+        in-place update) do not count, and the new version is indexed too. ``signature``:
+        ``self.signature(text)`` when already worked out (by an index of the same parameters,
+        in a parse worker)."""
+        sig = self.signature(text) if signature is _UNKNOWN else signature
         if sig is None:
             return None
         for i, _ in self._matches(sig):     # sorted by insertion order: first seen wins

@@ -197,13 +197,14 @@ class StoryIndex:
                     out.append((e.doc_id, e.story, s))
         return sorted(out, key=lambda t: -t[2])
 
-    def assign(self, doc: StoryDoc) -> str:
+    def assign(self, doc: StoryDoc, feats: tuple[tuple, Counter, frozenset] | None = None) -> str:
         """The story of ``doc``: the best match's story within the window, else a new story.
-        Assigning the same ``doc_id`` again returns its story (a re-crawl keeps its story)."""
+        Assigning the same ``doc_id`` again returns its story (a re-crawl keeps its story).
+        ``feats``: ``_features(doc)`` when already worked out (in a parse worker)."""
         known = self._by_id.get(doc.doc_id)
         if known is not None:
             return known.story
-        feats = self._features(doc)     # once: candidates() and the new entry share them
+        feats = feats or self._features(doc)     # once: candidates() and the new entry share them
         hits = self.candidates(doc, feats)
         story = hits[0][1] if hits else "story-" + hashlib.blake2b(doc.doc_id.encode(), digest_size=8).hexdigest()
         phrases, terms, tnames = feats

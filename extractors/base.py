@@ -6,8 +6,9 @@ An extractor is pure: ``parse(html, url) -> Article``, no I/O. It declares a
 """
 from __future__ import annotations
 
+import copy
 import functools
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from datetime import datetime
 from typing import Any, Callable, ClassVar
 
@@ -50,11 +51,30 @@ class Article:
         return [p for p in self.body.split("\n\n") if p]
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """``dataclasses.asdict`` (lists copied, images as dicts) with ISO dates, without
+        asdict's deep copy of every string (a tenth of the crawl's per-page steps)."""
+        d = {}
+        for name in _ARTICLE_FIELDS:
+            value = getattr(self, name)
+            if type(value) is list:
+                value = [v if type(v) is str else _copied(v) for v in value]
+            elif not (value is None or type(value) is str or isinstance(value, datetime)):
+                value = _copied(value)      # (a datetime is immutable, and made a string below)
+            d[name] = value
         for key in ("published_at", "modified_at"):
             if d[key] is not None:
                 d[key] = d[key].isoformat()
         return d
+
+
+_ARTICLE_FIELDS = tuple(f.name for f in fields(Article))
+
+
+def _copied(value: Any) -> Any:
+    """What ``asdict`` makes of one field value or list item."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    return copy.deepcopy(value)
 
 
 class Extractor:

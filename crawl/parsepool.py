@@ -1,0 +1,188 @@
+"""Worker processes that parse pages while the crawl's event loop goes on fetching.
+
+The crawl is one asyncio process; parsing (and what can be worked out from the parsed record
+alone: content hash, ticker keys, near-duplicate signature, story features) is CPU-bound pure
+Python, so it goes to ``workers`` processes (default: one per core but one, at most 4) and the
+second core does it (issue 12). The pool is shared by every crawl of the process, started on
+first use and stopped at exit.
+
+Never a reason to stop a crawl: when the pool cannot start (no process support, no /dev/shm,
+a sandbox), every page is parsed in the crawl process as before, after one log line. A page
+over its extraction budget (a stuck worker) kills the workers; pages they held are parsed in the
+crawl process, and the pool is started again for later pages (``MAX_RESTARTS`` times at most).
+
+No orphans: workers ignore SIGINT (the crawl process decides), are stopped at interpreter exit,
+and each watches the crawl process (a pidfd, else polling its pid) and exits when it is gone,
+so a SIGKILLed or SIGTERMed crawl leaves no process behind.
+
+``NEWSARCHIVE_PARSE_WORKERS=0`` turns the pool off (every page parsed in the crawl process).
+"""
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import logging
+import multiprocessing
+import os
+import select
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+log = logging.getLogger("newsarchive.crawl")
+
+ENV_WORKERS = "NEWSARCHIVE_PARSE_WORKERS"
+MAX_RESTARTS = 3
+# Imported by the fork server once, so a (re)started worker is parsing within milliseconds.
+PRELOAD = ["extractors", "crawl.parsejob"]
+
+
+def default_workers() -> int:
+    raw = os.environ.get(ENV_WORKERS)
+    if raw is not None and raw.strip():
+        try:
+            return max(0, int(raw))
+        except ValueError:
+            log.warning("%s=%r is not a whole number; using the default parse workers", ENV_WORKERS, raw)
+    return max(1, min(4, (os.cpu_count() or 2) - 1))
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit as soon as the crawl process ``parent`` is gone."""
+    try:
+        fd = os.pidfd_open(parent)
+    except (AttributeError, OSError):      # no pidfd (old kernel, not Linux): poll the pid
+        while True:
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+            time.sleep(0.5)
+    select.select([fd], [], [])            # readable when the process exits
+    os._exit(0)
+
+
+def _init_worker(parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+@dataclass
+class PoolJob:
+    """One submitted call: its future and the pool generation (start) that runs it."""
+    future: concurrent.futures.Future
+    pool: "ParsePool"
+    generation: int
+    spec_code: tuple = ()     # the JobSpec.code it was sent with (crawl/parsejob.py)
+
+
+class ParsePool:
+    """A ``ProcessPoolExecutor`` that falls back to None (parse here) instead of failing."""
+
+    def __init__(self, workers: int | None = None, *, start_method: str | None = None):
+        self.workers = default_workers() if workers is None else workers
+        self.start_method = start_method or ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
+                                             else "spawn")
+        self.disabled: str | None = None if self.workers > 0 else f"{ENV_WORKERS}=0"
+        self.restarts = 0
+        self.generation = 0     # bumped whenever the workers are replaced
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> PoolJob | None:
+        """``fn(*args)`` in a worker; None when the pool is off (the caller runs it itself)."""
+        if self.disabled is not None:
+            return None
+        with self._lock:
+            try:
+                if self._executor is None:
+                    self._executor = self._start()
+                return PoolJob(self._executor.submit(fn, *args), self, self.generation)
+            except (OSError, RuntimeError, ValueError, ImportError, NotImplementedError, BrokenProcessPool) as e:
+                self._disable(f"{type(e).__name__}: {e}")
+                return None
+
+    def _start(self) -> concurrent.futures.ProcessPoolExecutor:
+        ctx = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            ctx.set_forkserver_preload(PRELOAD)
+        return concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                                      initargs=(os.getpid(),))
+
+    def _disable(self, why: str) -> None:
+        if self.disabled is None:
+            self.disabled = why
+            log.warning("page parsing stays in the crawl process (one core): the parse worker pool could not "
+                        "run (%s); the crawl goes on, slower. %s=0 turns the pool off", why, ENV_WORKERS)
+        self._stop(kill=True)
+
+    def broken(self, generation: int, why: str, *, kill: bool = False) -> None:
+        """The workers of ``generation`` died (``kill``: are stuck past a page's budget, and are
+        killed): later pages go to new workers, up to ``MAX_RESTARTS`` times. Every job of a
+        broken generation reports it; only the first counts."""
+        with self._lock:
+            if generation != self.generation or self.disabled is not None:
+                return
+            self.restarts += 1
+            if self.restarts > MAX_RESTARTS:
+                self._disable(f"{why}; {self.restarts} restarts")
+            else:
+                self._stop(kill=kill)
+
+    def abandon(self, jobs: list[PoolJob]) -> None:
+        """Jobs nobody waits for any more (a cancelled crawl): queued ones are dropped; if one is
+        already running, its worker is killed (a page can take long, and interpreter exit would
+        wait for it) and the next page starts new workers. Not counted as a failure."""
+        running = False
+        for job in jobs:
+            if not job.future.cancel() and not job.future.done() and job.generation == self.generation:
+                running = True
+        if running:
+            with self._lock:
+                self._stop(kill=True)
+
+    def pids(self) -> list[int]:
+        ex = self._executor
+        return sorted(getattr(ex, "_processes", None) or {}) if ex is not None else []
+
+    def _stop(self, *, kill: bool) -> None:
+        ex, self._executor = self._executor, None
+        self.generation += 1
+        if ex is None:
+            return
+        if kill:
+            for p in list((getattr(ex, "_processes", None) or {}).values()):
+                try:
+                    p.kill()
+                except (OSError, AttributeError):
+                    pass
+        ex.shutdown(wait=True, cancel_futures=True)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._stop(kill=False)
+
+
+_SHARED: ParsePool | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_pool() -> ParsePool:
+    """The process's pool (made on first use; its workers start with the first page)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = ParsePool()
+        return _SHARED
+
+
+@atexit.register
+def _shutdown_shared() -> None:
+    if _SHARED is not None:
+        _SHARED.shutdown()

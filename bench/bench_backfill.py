@@ -84,7 +84,12 @@ def main() -> None:
     ap.add_argument("--to", dest="date_to", type=date.fromisoformat, default=date(2026, 11, 20))
     ap.add_argument("--replay-url", default=None,
                     help="backfill a replay web already running at URL (e.g. one shared by two bench workers)")
+    ap.add_argument("--gate-own-slots", action="store_true",
+                    help="work around PgHostGate's re-entrant slots (see bench_shared.patch_pg_host_gate)")
     args = ap.parse_args()
+    if args.gate_own_slots:
+        from bench_shared import patch_pg_host_gate
+        patch_pg_host_gate()
 
     import psutil
 

@@ -42,6 +42,48 @@ BUCKET = "newsarchive"
 WINDOW = (date(2019, 1, 1), date(2026, 11, 20))   # bench_backfill.py's default window
 
 
+def patch_pg_host_gate() -> None:
+    """Bench-side workaround (``bench_backfill.py --gate-own-slots``) for crawl/hostgate.py
+    PgHostGate, which does not bound a process's own requests: its slots are session advisory
+    locks on ONE connection per process, and Postgres grants a session a lock it already holds,
+    so every request of a process takes slot 0 and N workers get up to N x the Fetcher's
+    per-host concurrency. Here a process skips the slot numbers it already holds."""
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    import crawl.hostgate as hg
+
+    @asynccontextmanager
+    async def slot(self, host: str, concurrency: int, min_gap_s: float):
+        conn = await self._connection()
+        key, poll = self._host_key(hg._safe(host)), hg.POLL_MIN_S
+        if not hasattr(self, "_own"):
+            self._own, self._own_lock = {}, asyncio.Lock()
+        mine = self._own.setdefault(key, set())
+        while True:
+            async with self._own_lock:   # no other coroutine of this process queries in between
+                cur = await conn.execute("SELECT i FROM generate_series(0, %s - 1) AS i WHERE i <> ALL(%s) "
+                                         "AND pg_try_advisory_lock(%s, i) LIMIT 1",
+                                         [max(1, concurrency), sorted(mine), key])
+                row = await cur.fetchone()
+                if row is not None:
+                    mine.add(row[0])
+                    break
+            await asyncio.sleep(poll)
+            poll = min(hg.POLL_MAX_S, poll * 2)
+        try:
+            if min_gap_s > 0:
+                raise NotImplementedError("bench/bench_shared.py's gate workaround runs with politeness delay 0")
+            yield time.time()
+        finally:
+            async with self._own_lock:
+                if not conn.closed:
+                    await conn.execute("SELECT pg_advisory_unlock(%s, %s)", [key, row[0]])
+                mine.discard(row[0])
+
+    hg.PgHostGate.slot = slot
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -196,11 +238,13 @@ class Bench:
         srv = ReplayProcess(a.workers_articles, seed=13)
         common = ["--articles", str(a.workers_articles), "--chunk-days", str(a.workers_chunk_days),
                   "--concurrency", str(a.workers_concurrency), "--replay-url", srv.url]
+        common += ["--gate-own-slots"] if a.workers_gate_own_slots else []
+        label = " (gate workaround)" if a.workers_gate_own_slots else ""
         mid = WINDOW[0] + (WINDOW[1] - WINDOW[0]) / 2
         halves = [(WINDOW[0], mid), (mid + timedelta(days=1), WINDOW[1])]
         try:
             with s3_server() as s3env:
-                for n in (1, 2):
+                for n in a.workers_runs:
                     httpx.post(f"{srv.url}/__replay__/reset").raise_for_status()
                     # A little latency on every article page, so requests overlap and the per-host
                     # bound is actually reached (without it the replay answers before the next starts).
@@ -211,7 +255,7 @@ class Bench:
                     windows = [WINDOW] if n == 1 else halves
                     res = self.run_workers(n, url, windows, common, s3env)
                     res["replay_stats"] = httpx.get(f"{srv.url}/__replay__/stats").json()["max_inflight_by_host"]
-                    self.add(f"{n} worker(s)", "shared", res, None, None)
+                    self.add(f"{n} worker(s){label}", "shared", res, None, None)
         finally:
             srv.stop()
 
@@ -284,6 +328,10 @@ def main() -> None:
                     help="per-host concurrency of the worker runs (the bound politeness must hold)")
     ap.add_argument("--workers-latency-s", type=float, default=0.05,
                     help="the replay's added latency per article page in the worker runs (0: none)")
+    ap.add_argument("--workers-runs", type=lambda s: [int(n) for n in s.split(",")], default=[1, 2],
+                    help="how many workers at once, one run each (1 or 2; default 1,2)")
+    ap.add_argument("--workers-gate-own-slots", action="store_true",
+                    help="run the workers with bench_backfill.py --gate-own-slots (PgHostGate workaround)")
     ap.add_argument("--json", default=None, help="also write every row to this file")
     args = ap.parse_args()
 

@@ -84,6 +84,31 @@ def patch_pg_host_gate() -> None:
     hg.PgHostGate.slot = slot
 
 
+def gate_check(dsn: str, concurrency: int = 2, requests: int = 6) -> int:
+    """Peak number of one process's coroutines inside ``PgHostGate.slot`` at once (bound: concurrency)."""
+    import asyncio
+
+    import psycopg
+
+    from crawl.hostgate import PgHostGate
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS gate_check")
+    gate, state = PgHostGate(dsn, "gate_check"), {"in": 0, "peak": 0}
+
+    async def request() -> None:
+        async with gate.slot("www.reuters.com", concurrency, 0.0):
+            state["in"] += 1
+            state["peak"] = max(state["peak"], state["in"])
+            await asyncio.sleep(0.2)
+            state["in"] -= 1
+
+    async def main() -> None:
+        await asyncio.gather(*(request() for _ in range(requests)))
+        await gate.aclose()
+    asyncio.run(main())
+    return state["peak"]
+
+
 def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
@@ -333,11 +358,20 @@ def main() -> None:
     ap.add_argument("--workers-gate-own-slots", action="store_true",
                     help="run the workers with bench_backfill.py --gate-own-slots (PgHostGate workaround)")
     ap.add_argument("--json", default=None, help="also write every row to this file")
+    ap.add_argument("--gate-check", action="store_true",
+                    help="only check PgHostGate in one process (6 requests, concurrency 2), as is and worked around")
     args = ap.parse_args()
 
     import psycopg
 
     from tests.services import postgres, prefect_server
+    if args.gate_check:
+        with postgres() as pg:
+            stock = gate_check(f"{pg}/postgres")
+            patch_pg_host_gate()
+            print(f"PgHostGate, concurrency_per_host 2, 6 requests of one process: peak in flight {stock} as is, "
+                  f"{gate_check(f'{pg}/postgres')} with bench_shared.patch_pg_host_gate")
+        return
     tmp = Path(tempfile.mkdtemp(prefix="newsarchive-bench-shared-"))
     print(f"logs and local archives under {tmp}", file=sys.stderr, flush=True)
     with postgres() as pg, prefect_server(tmp) as api:

@@ -170,6 +170,7 @@ def local_sizes(root: Path) -> dict[str, int]:
     kinds = {"data": 0, "warc": 0, "index": 0, "catalog": 0, "search": 0, "other": 0}
     for p in files:
         rel = p.relative_to(root).parts
+        rel = rel[1:] if rel[0].startswith("newsarchive_") and len(rel) > 1 else rel   # a worker cache's subdir
         kind = ("catalog" if rel[0].startswith("catalog.sqlite") else
                 "search" if rel[0].startswith("search.duckdb") else rel[0] if rel[0] in kinds else "other")
         kinds[kind] += p.stat().st_size
@@ -237,7 +238,12 @@ class Bench:
                                  self.tmp / f"{name}-shared.log")
             finally:
                 moto_mib = moto.stop()
-            self.add(name, "shared", res, self.shared_sizes(s3env, url, res[stored_key]), moto_mib)
+            sizes = self.shared_sizes(s3env, url, res[stored_key])
+            # Not in the bucket on this commit: what the worker left in its cache (dedup and search
+            # indexes), listed apart because nothing there must survive.
+            cache = {f"cache_{k}": v for k, v in local_sizes(self.tmp / f"workdir-{name}").items()}
+            sizes["cache_mib_per_1000"] = per_1000(cache, res[stored_key])
+            self.add(name, "shared", res, sizes, moto_mib)
 
     def add(self, phase: str, archive: str, res: dict, sizes: dict | None, moto_mib: int | None) -> None:
         row = {"phase": phase, "archive": archive, "result": res, "sizes": sizes, "moto_peak_rss_mib": moto_mib}

@@ -343,6 +343,8 @@ def table(rows: list[dict]) -> str:
         else:
             rss, moto = res["peak_rss_mib"], r["moto_peak_rss_mib"] or "–"
             sizes = ", ".join(f"{k} {v}" for k, v in r["sizes"]["mib_per_1000"].items())
+            cache = r["sizes"].get("cache_mib_per_1000")
+            sizes += f"; worker cache: {', '.join(f'{k} {v}' for k, v in cache.items())}" if cache else ""
         lines.append(f"| {r['phase']} | {r['archive']} | {res['articles_stored']} | {res['pages_per_s']} | "
                      f"{res['wall_s']} | {rss} | {moto} | {sizes} | {res['load_before']} / {res['load_after']} |")
     return "\n".join(lines)

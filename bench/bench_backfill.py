@@ -34,12 +34,16 @@ def summary(articles: int, archive: Path, result: dict, wall: float, pages: int,
     from storage.lake import Archive
     from storage.sql import query
     n_articles = query(Archive(archive), "SELECT count(*) FROM articles")[1][0][0]
+    if isinstance(archive, str):   # a shared archive (s3://): bench/bench_shared.py sizes the bucket
+        return {**_throughput(articles, n_articles, result, wall, pages, rss),
+                "chunk_pages": chunk_pages, "chunk_rss_mib": rss, "chunk_phases_s": phases}
     warc = dir_size(archive / "warc")
     parquet = dir_size(archive / "data")
     return {
         "articles_in_corpus": articles,
         "articles_stored": n_articles,
         "chunks": len(result["chunks"]),
+        "pages": pages,
         "wall_s": round(wall, 1),
         "pages_per_s": round(pages / wall, 1),
         "rss_mib_first_chunk": rss[0] if rss else None,
@@ -61,17 +65,35 @@ def summary(articles: int, archive: Path, result: dict, wall: float, pages: int,
     }
 
 
+def _throughput(articles: int, n_articles: int, result: dict, wall: float, pages: int, rss: list[int]) -> dict:
+    return {"articles_in_corpus": articles, "articles_stored": n_articles, "chunks": len(result["chunks"]),
+            "pages": pages, "wall_s": round(wall, 1), "pages_per_s": round(pages / wall, 1),
+            "rss_mib_max": max(rss) if rss else None,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--articles", type=int, default=100_000, help="articles in the site's corpus")
     ap.add_argument("--chunk-days", type=int, default=90)
     ap.add_argument("--concurrency", type=int, default=16)
-    ap.add_argument("--archive", default=None)
+    ap.add_argument("--archive", default=None,
+                    help="parent dir of the archive (default: a temp dir), or s3://BUCKET/PREFIX for a "
+                         "shared archive ($NEWSARCHIVE_CATALOG, AWS_*, $NEWSARCHIVE_WORKDIR from the environment)")
+    ap.add_argument("--from", dest="date_from", type=date.fromisoformat, default=date(2019, 1, 1))
+    ap.add_argument("--to", dest="date_to", type=date.fromisoformat, default=date(2026, 11, 20))
+    ap.add_argument("--replay-url", default=None,
+                    help="backfill a replay web already running at URL (e.g. one shared by two bench workers)")
+    ap.add_argument("--gate-own-slots", action="store_true",
+                    help="work around PgHostGate's re-entrant slots (see bench_shared.patch_pg_host_gate)")
     args = ap.parse_args()
+    if args.gate_own_slots:
+        from bench_shared import patch_pg_host_gate
+        patch_pg_host_gate()
 
     import psutil
 
-    from bench_crawl import ReplayProcess, _bench_config
+    from bench_crawl import ExistingReplay, ReplayProcess, _bench_config
     from flows.backfill import backfill
     from flows.progress import set_reporter
 
@@ -100,15 +122,19 @@ def main() -> None:
             print(f"chunk {data['since']:%Y-%m-%d}..{data['until']:%Y-%m-%d}: pages so far {pages['n']}, "
                   f"RSS {rss[-1]} MiB", file=sys.stderr, flush=True)
 
-    archive = Path(args.archive or tempfile.mkdtemp(prefix="newsarchive-backfill-")) / "archive"
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    cfg = archive.parent / "sites.toml"
+    if args.archive and args.archive.startswith("s3://"):
+        archive = args.archive   # shared: no local directory; the config goes to a temp dir
+        cfg = Path(tempfile.mkdtemp(prefix="newsarchive-backfill-cfg-")) / "sites.toml"
+    else:
+        archive = Path(args.archive or tempfile.mkdtemp(prefix="newsarchive-backfill-")) / "archive"
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        cfg = archive.parent / "sites.toml"
     cfg.write_text(_bench_config(args.concurrency), "utf-8")
-    srv = ReplayProcess(args.articles, seed=13)
+    srv = ExistingReplay(args.replay_url) if args.replay_url else ReplayProcess(args.articles, seed=13)
     set_reporter(on_event)
     try:
         t0 = time.perf_counter()
-        result = asyncio.run(backfill(site="reuters", date_from=date(2019, 1, 1), date_to=date(2026, 11, 20),
+        result = asyncio.run(backfill(site="reuters", date_from=args.date_from, date_to=args.date_to,
                                       chunk_days=args.chunk_days, archive=str(archive), config_path=str(cfg),
                                       replay_url=srv.url, delay_s=0.0, batch_size=500))
         wall = time.perf_counter() - t0

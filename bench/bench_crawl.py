@@ -28,7 +28,12 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=5000, help="articles per site (2 sites)")
     ap.add_argument("--concurrency", type=int, default=16, help="concurrent requests per host")
     ap.add_argument("--batch-size", type=int, default=500)
-    ap.add_argument("--archive", default=None, help="archive dir (default: a temp dir)")
+    ap.add_argument("--archive", default=None,
+                    help="archive dir (default: a temp dir), or s3://BUCKET/PREFIX for a shared archive "
+                         "($NEWSARCHIVE_CATALOG, AWS_*, $NEWSARCHIVE_WORKDIR from the environment)")
+    ap.add_argument("--replay-url", default=None,
+                    help="crawl a replay web already running at URL (e.g. one shared by two bench workers)")
+    ap.add_argument("--sites", default=None, help="comma-separated sites (default: every site)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     args = ap.parse_args()
 
@@ -63,13 +68,17 @@ def main() -> None:
 
     archive = args.archive or tempfile.mkdtemp(prefix="newsarchive-bench-")
     t0 = time.perf_counter()
-    srv = ReplayProcess(args.articles)
+    srv = ExistingReplay(args.replay_url) if args.replay_url else ReplayProcess(args.articles)
     replay_start = time.perf_counter() - t0
-    cfg_path = Path(archive).with_suffix(".sites.toml")
+    shared = archive.startswith("s3://")
+    # A shared archive has no local directory: its config goes to a temp dir.
+    cfg_path = (Path(tempfile.mkdtemp(prefix="newsarchive-bench-cfg-")) / "sites.toml" if shared
+                else Path(archive).with_suffix(".sites.toml"))
     cfg_path.write_text(_bench_config(args.concurrency), "utf-8")
     try:
         t1 = time.perf_counter()
-        result = asyncio.run(scrape_mod.scrape(archive=archive, config_path=str(cfg_path),
+        sites = args.sites.split(",") if args.sites else None
+        result = asyncio.run(scrape_mod.scrape(sites=sites, archive=archive, config_path=str(cfg_path),
                                                replay_url=srv.url, delay_s=0.0,
                                                batch_size=args.batch_size))
         wall = time.perf_counter() - t1
@@ -103,6 +112,16 @@ def _union_length(intervals: list[tuple[float, float]]) -> float:
             total += b - max(a, end)
             end = b
     return total
+
+
+class ExistingReplay:
+    """A replay web another process started (and stops): the bench only crawls it."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+
+    def stop(self) -> None:
+        pass
 
 
 class ReplayProcess:

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -211,7 +212,12 @@ async def _scrape_with_head_start(server, params: dict, progress: bool | None) -
         head = await open_crawl(plan, Archive(params["archive"]), flow_label="scrape", flow_run_id=None,
                                 max_urls=params["max_articles"], discover_now=True, early_logs=early)
         async with head:   # closed here when the flow never takes it over (no server)
-            await asyncio.to_thread(_prefect_ready, server)
+            give_up = threading.Event()   # Ctrl-C meanwhile: the waiting thread stops at once
+            try:
+                await asyncio.to_thread(_prefect_ready, server, give_up)
+            except asyncio.CancelledError:
+                give_up.set()
+                raise
             from flows.progress import set_reporter
             from flows.progress_bar import BackfillProgress
             from flows.scrape import scrape
@@ -238,12 +244,12 @@ def _drain_prefect() -> None:
     EventsWorker.drain_all()
 
 
-def _prefect_ready(server) -> None:
+def _prefect_ready(server, give_up: threading.Event) -> None:
     """Import Prefect and wait for the run's local server (None: PREFECT_API_URL was set); in a
     thread, while the head start's discovery goes on."""
     import flows.scrape  # noqa: F401  (Prefect's import: ~2.5 s of CPU)
     if server is not None:
-        server.wait()
+        server.wait(give_up=give_up)
 
 
 @cli.command()

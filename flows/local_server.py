@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,11 +48,14 @@ class LocalServer:
     process: subprocess.Popen | None   # None: reused, not ours to stop
     log: Path
 
-    def wait(self, timeout: float = STARTUP_TIMEOUT_S) -> str:
-        """Block until the server answers on /health; its API URL, or one line saying why not."""
+    def wait(self, timeout: float = STARTUP_TIMEOUT_S, give_up: threading.Event | None = None) -> str:
+        """Block until the server answers on /health; its API URL, or one line saying why not.
+        ``give_up`` set (the run was interrupted) ends the wait at once."""
         deadline = time.monotonic() + timeout
         poll = 0.05
         while not healthy(self.api_url):
+            if give_up is not None and give_up.is_set():
+                raise LocalServerError("the run was interrupted while the local Prefect server was starting")
             if self.process is not None and self.process.poll() is not None:
                 raise LocalServerError(f"the local Prefect server exited with code {self.process.returncode} "
                                        f"while starting; see {self.log}, or start one yourself (`prefect server "

@@ -431,6 +431,7 @@ def visible_text(dom: str) -> str:
     return re.sub(r"\s+", " ", dom.replace("&nbsp;", " ")).strip()
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_every_page_type_in_headless_chromium(server, built, shots, tmp_path):
     base = server["url"]

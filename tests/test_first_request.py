@@ -156,3 +156,31 @@ def test_run_reuses_the_persistent_server_a_serve_left_running(tmp_path, monkeyp
         assert server.process is None and server.api_url == f"{fake.url}/api"
         assert os.environ["PREFECT_API_URL"] == server.api_url
         assert server.wait(timeout=5) == server.api_url
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_the_server_starts_stops_the_run_and_its_server(replay_alone, tmp_path):
+    import psutil
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    httpx.post(f"{replay_alone.url}/__replay__/reset").raise_for_status()
+    proc = subprocess.Popen([EXE, "--archive", str(tmp_path / "archive"), "run", "--replay-url", replay_alone.url,
+                             "--query", "", "--no-progress"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60   # the head start is crawling: the server is still starting
+        while httpx.get(f"{replay_alone.url}/__replay__/stats").json()["first_request_at"] is None:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert children, "no Prefect server was started"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "Traceback" not in err, err[-3000:]
+    gone, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]

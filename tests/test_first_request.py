@@ -4,9 +4,11 @@ Prefect server starts (flows/local_server.py), and the flow run then records it 
 
 The deadline: the replay web records the wall-clock time of its first site request
 (`/__replay__/stats` -> first_request_at), the test the time just before it starts the command.
-Measured on the 2-core machine these tests run on: ~1.2-1.6 s idle, up to ~3.5 s with two other
-test suites running beside it (docs/BENCHMARKS.md, "First request"). The cold test (a fresh
-PREFECT_HOME, the server started by `run` itself) is marked slow: it costs 10-20 s of CPU.
+The deadline is asserted by the cold test (a fresh PREFECT_HOME, the server started by `run`
+itself), marked slow: it costs 10-20 s of CPU, and it is a wall-clock deadline, meant for a
+machine that runs this suite alone (as .ci/run does): measured there ~NUMBERS (docs/BENCHMARKS.md,
+"First request"); with other jobs loading the 2 cores it can exceed 3 s. The quick run's test
+asserts the order instead: the first request comes before the flow run is created.
 """
 from __future__ import annotations
 
@@ -41,13 +43,15 @@ def replay_alone():
 
 
 def run_cli(replay_url: str, archive: Path, env: dict, max_articles: int = 6) -> tuple[subprocess.CompletedProcess, float]:
-    """`newsarchive run` against ``replay_url``; returns it and the seconds to its first request."""
+    """`newsarchive run` against ``replay_url``; returns it and the seconds to its first request
+    (``.first_request_at`` on the returned process: the epoch time of that request)."""
     httpx.post(f"{replay_url}/__replay__/reset").raise_for_status()
     started = time.time()
     done = subprocess.run([EXE, "--archive", str(archive), "run", "--replay-url", replay_url, "--max-articles",
                            str(max_articles), "--query", "", "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=300)
     first = httpx.get(f"{replay_url}/__replay__/stats").json()["first_request_at"]
+    done.first_request_at = first
     return done, (first - started) if first else float("inf")
 
 
@@ -71,18 +75,20 @@ def _run_row(archive: Path) -> tuple[str, str]:
 
 
 @pytest.mark.prefect
-def test_run_crawls_within_3_s_and_the_flow_run_records_the_head_start(prefect_harness, replay_alone, tmp_path):
+def test_run_crawls_before_its_flow_run_exists_and_the_flow_run_records_it_all(prefect_harness, replay_alone, tmp_path):
     from prefect.settings import get_current_settings
 
     env = {**os.environ, "PREFECT_API_URL": str(get_current_settings().api.url)}
-    done, first_s = run_cli(replay_alone.url, tmp_path / "archive", env)
+    done, _ = run_cli(replay_alone.url, tmp_path / "archive", env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert first_s <= FIRST_REQUEST_DEADLINE_S, f"first request {first_s:.2f} s after the command started"
 
     flow_run_id, status = _run_row(tmp_path / "archive")
     assert status == "completed"
     flow_run, logs, tasks, arts = asyncio.run(_flow_run_record(flow_run_id))
     assert flow_run.state.is_completed(), flow_run.state
+    # The crawl began before the flow run existed (whatever the machine's load: an order, not a
+    # deadline; the 3 s deadline is the cold test's below).
+    assert done.first_request_at < flow_run.created.timestamp(), (done.first_request_at, flow_run.created)
     # Discovery ran before the flow run existed; its log lines still reach the run log, and the
     # discover tasks hold what it found.
     deadline = time.monotonic() + 60   # logs reach the API in batches: wait for them

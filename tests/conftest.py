@@ -1,7 +1,8 @@
 """Shared fixtures: one Prefect test server per session, a replay web, archives on disk.
 
-The plain ``pytest`` is the quick run: tests marked ``slow`` or ``browser`` are deselected (said
-in the header and the summary). ``pytest --all`` (the README's test command, what .ci/run runs)
+The plain ``pytest`` is the quick run: tests marked ``slow``, ``prefect`` (a real Prefect flow
+run: a Prefect server to start, 10-20 s, and a flow per test) or ``browser`` are deselected
+(said in the header and the summary). ``pytest --all`` (the README's test command, what .ci/run runs)
 runs every test; an explicit ``-m EXPR`` chooses by itself.
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 #: Marks the quick run leaves out (README, "Run the tests").
-LONG_MARKS = ("slow", "browser")
+LONG_MARKS = ("slow", "prefect", "browser")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -7,8 +7,9 @@ The deadline: the replay web records the wall-clock time of its first site reque
 The deadline is asserted by the cold test (a fresh PREFECT_HOME, the server started by `run`
 itself), marked slow: it costs 10-20 s of CPU, and it is a wall-clock deadline, meant for a
 machine that runs this suite alone (as .ci/run does): measured there ~NUMBERS (docs/BENCHMARKS.md,
-"First request"); with other jobs loading the 2 cores it can exceed 3 s. The quick run's test
-asserts the order instead: the first request comes before the flow run is created.
+"First request"); with other jobs loading the 2 cores it can exceed 3 s. The test against the
+session's Prefect server asserts the order instead, whatever the load: the first request comes
+before the flow run is created.
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -159,28 +160,32 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, dela
         if name not in cfg.sites:
             fail(f"no site named {name!r} in {cfg.source}; configured: {', '.join(sorted(cfg.sites))} "
                  f"(see `newsarchive sites`)")
-    from flows.report import text_table
-    from flows.scrape import scrape
     from collections import Counter
 
-    obj.archive.check_can_write()   # a read-only or damaged archive stops here, before any crawl
-    srv = _start_replay(replay_seed, replay_articles) if replay and not replay_url else None
-    if (replay or replay_url) and delay is None:
-        delay = 0.0
+    from flows.local_server import begin_run_server
     from flows.progress import set_reporter
-    from flows.progress_bar import BackfillProgress
-    bar = BackfillProgress(None, enabled=sys.stderr.isatty() if progress is None else progress)
-    set_reporter(bar.handle)
+
+    obj.archive.check_can_write()   # a read-only or damaged archive stops here, before any crawl
+    # Without PREFECT_API_URL the flow run needs a local Prefect server: started now, in the
+    # background, and waited for only after the crawl's head start (_scrape_with_head_start).
+    server = None if os.environ.get("PREFECT_API_URL") else begin_run_server()
+    srv = None
     try:
-        with bar:
-            result = asyncio.run(scrape(
-                sites=list(sites_) or None, archive=obj.archive.location, config_path=obj.config_path,
-                replay_url=srv.url if srv else replay_url, delay_s=delay, max_articles=max_articles,
-                batch_size=batch_size))
+        srv = _start_replay(replay_seed, replay_articles) if replay and not replay_url else None
+        if (replay or replay_url) and delay is None:
+            delay = 0.0
+        params = dict(sites=list(sites_) or None, archive=obj.archive.location, config_path=obj.config_path,
+                      replay_url=srv.url if srv else replay_url, delay_s=delay, max_articles=max_articles,
+                      batch_size=batch_size)
+        result = asyncio.run(_scrape_with_head_start(server, params, progress))
     finally:
         set_reporter(None)
         if srv:
             srv.stop()
+        if server:
+            _drain_prefect()
+            server.stop()
+    from flows.report import text_table
     stats = {k: Counter(v) for k, v in result["stats"].items()}
     click.echo(f"\nrun {result['run_id']} -> snapshot {result['snapshot']} in {result['archive']}")
     click.echo(text_table(stats))
@@ -195,6 +200,59 @@ def run(obj: Ctx, sites_, replay, replay_articles, replay_seed, replay_url, dela
     if demo_query:
         click.echo(f"\n{demo_query}")
         _run_user_sql(obj.archive, demo_query, "table", write=False, at=None)
+
+
+async def _scrape_with_head_start(server, params: dict, progress: bool | None) -> dict:
+    """The scrape flow, its crawl begun before the flow run exists (flows/head_start.py): the first
+    request goes out while the Prefect server starts and Prefect is imported."""
+    from crawl.plan import ScrapeOptions, plan_scrape
+    from flows.head_start import HEAD_START, open_crawl
+    from flows.runlog import EarlyLogs
+
+    with EarlyLogs() as early:
+        plan = plan_scrape(ScrapeOptions(params["sites"], params["config_path"], params["replay_url"],
+                                         params["delay_s"]))
+        head = await open_crawl(plan, Archive(params["archive"]), flow_label="scrape", flow_run_id=None,
+                                max_urls=params["max_articles"], discover_now=True, early_logs=early)
+        async with head:   # closed here when the flow never takes it over (no server)
+            give_up = threading.Event()   # Ctrl-C meanwhile: the waiting thread stops at once
+            try:
+                await asyncio.to_thread(_prefect_ready, server, give_up)
+            except asyncio.CancelledError:
+                give_up.set()
+                raise
+            from flows.progress import set_reporter
+            from flows.progress_bar import BackfillProgress
+            from flows.scrape import scrape
+            bar = BackfillProgress(None, enabled=sys.stderr.isatty() if progress is None else progress)
+            set_reporter(bar.handle)
+            token = HEAD_START.set(head)
+            try:
+                with bar:
+                    return await scrape(**params)
+            finally:
+                HEAD_START.reset(token)
+
+
+def _drain_prefect() -> None:
+    """Send the run's queued log lines and events (its task runs) before its server stops."""
+    if "prefect.logging.handlers" not in sys.modules:
+        return   # Prefect was never imported: nothing queued
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    try:
+        APILogWorker.instance().drain()
+    except RuntimeError:   # the worker never started
+        pass
+    EventsWorker.drain_all()
+
+
+def _prefect_ready(server, give_up: threading.Event) -> None:
+    """Import Prefect and wait for the run's local server (None: PREFECT_API_URL was set); in a
+    thread, while the head start's discovery goes on."""
+    import flows.scrape  # noqa: F401  (Prefect's import: ~2.5 s of CPU)
+    if server is not None:
+        server.wait(give_up=give_up)
 
 
 @cli.command()

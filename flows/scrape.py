@@ -18,16 +18,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed, Failed
 from prefect.utilities.annotations import quote
 
-from crawl.fetch import Fetcher
 from crawl.health import markdown as health_markdown
-from crawl.hostgate import host_gate_for
-from crawl.lifecycle import ArchiveRun, RunResult
+from crawl.lifecycle import RunResult
 from crawl.pipeline import SiteRun, crawl_batch, discover_urls, finish_site, load_known
 from crawl.plan import Outcome, ScrapeOptions, ScrapePlan, plan_scrape
 from storage.lake import Archive
 from storage.runlock import RunLock
-from storage.state import CrawlState, archive_state_loader
 
+from .head_start import HEAD_START, OpenCrawl, open_crawl
 from .progress import report
 from .report import markdown_table
 from .runlog import crawl_logs_to_run_log
@@ -43,7 +41,10 @@ BROWSE_URL = "http://127.0.0.1:8766"
 # crawl state and the dedup indexes; when the state was the whole archive's, each batch's
 # cost grew with the archive (the top frame of a py-spy profile of a 20,000-article backfill).
 @task(name="discover", cache_policy=NO_CACHE, task_run_name="discover-{site}")
-async def discover_task(site: str, run: SiteRun, max_urls: int | None) -> list[str]:
+async def discover_task(site: str, run: SiteRun, max_urls: int | None, crawl: OpenCrawl) -> list[str]:
+    early = await crawl.found(site)   # a `run`'s head start began discovery before the flow run
+    if early is not None:
+        return early
     found = await discover_urls(run, max_urls=max_urls)
     return [d.url for d in found]
 
@@ -53,8 +54,8 @@ async def crawl_batch_task(site: str, run: SiteRun, urls: list[str], batch_no: i
     return dict(await crawl_batch(run, urls, batch_no))
 
 
-async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int, skip_known: bool = False) -> Counter:
-    urls = await discover_task(run.site.name, quote(run), max_urls)
+async def crawl_site(crawl: OpenCrawl, run: SiteRun, batch_size: int, skip_known: bool = False) -> Counter:
+    urls = await discover_task(run.site.name, quote(run), crawl.max_urls, quote(crawl))
     await load_known(run, urls)
     if skip_known:
         # Backfill: URLs already archived (by any run, scheduled or backfill) are not refetched.
@@ -69,22 +70,13 @@ async def crawl_site(run: SiteRun, max_urls: int | None, batch_size: int, skip_k
     return finish_site(run)
 
 
-async def crawl_sites(plan: ScrapePlan, run: ArchiveRun, max_articles: int | None, batch_size: int,
-                      skip_known: bool) -> tuple[list[SiteRun], list[Counter]]:
-    """Every site of the plan at once, through one polite fetcher writing the run's WARC files."""
-    # The state of the URLs to fetch is loaded after discovery (crawl_site), not the whole archive's.
-    state, loader = CrawlState(loaded=set()), archive_state_loader(run.archive, plan.names)
-    gate = host_gate_for(run.archive)
+async def crawl_sites(crawl: OpenCrawl, batch_size: int, skip_known: bool) -> tuple[list[SiteRun], list[Counter]]:
+    """Every site of the plan at once, through the crawl's one polite fetcher (closed when done)."""
     try:
-        async with Fetcher(plan.config, host_map=plan.host_map, warc=run.warc_writer, validators=state.validators,
-                           host_gate=gate) as fetcher:
-            runs = [plan.site_run(s, run.run_id, fetcher=fetcher, staging=run.staging, state=state,
-                                  dedup=run.dedup, state_loader=loader)
-                    for s in plan.sites]
-            results = await asyncio.gather(*(crawl_site(r, max_articles, batch_size, skip_known) for r in runs))
+        results = await asyncio.gather(*(crawl_site(crawl, r, batch_size, skip_known) for r in crawl.site_runs))
     finally:
-        await gate.aclose()
-    return runs, list(results)
+        await crawl.close_fetcher()
+    return crawl.site_runs, list(results)
 
 
 @flow(name="scrape", log_prints=False)
@@ -112,18 +104,25 @@ async def scrape(
     """
     from prefect.runtime import flow_run
     fr_id = str(flow_run.id) if flow_run.id else None
-    plan = plan_scrape(ScrapeOptions(sites, config_path, replay_url, delay_s, since, until, sitemaps_only))
     loaded = await load_secret_env()   # a shared archive's credentials, if the deployment names a block
     if loaded:
         get_run_logger().info("credentials from Prefect Secret block $%s: %s", ENV_SECRET_BLOCK, ", ".join(loaded))
-    arch = Archive(archive)
+    head = HEAD_START.get()   # set by `newsarchive run` for this call only (flows/head_start.py)
+    HEAD_START.set(None)
+    if head is not None:
+        plan, arch = head.plan, head.run.archive
+        head.run.flow_run_id = fr_id   # opened before the flow run existed: the run row links it
+    else:
+        plan = plan_scrape(ScrapeOptions(sites, config_path, replay_url, delay_s, since, until, sitemaps_only))
+        arch = Archive(archive)
     # The run lock is held for the whole run: a backfill waiting on it tells a dead worker from a slow one.
-    with RunLock(arch, fr_id), crawl_logs_to_run_log():
-        with ArchiveRun(arch, flow_label=flow_label, sites=plan.names, flow_run_id=fr_id,
-                        since=plan.window_since, until=until) as run:
-            runs, results = await crawl_sites(plan, run, max_articles, batch_size, skip_known)
+    with RunLock(arch, fr_id), crawl_logs_to_run_log(early=head.early_logs if head else None):
+        crawl = head or await open_crawl(plan, arch, flow_label=flow_label, flow_run_id=fr_id,
+                                         max_urls=max_articles)
+        async with crawl:
+            runs, results = await crawl_sites(crawl, batch_size, skip_known)
             outcome = Outcome.of(plan, runs, results)
-            committed = run.commit(outcome.stats, outcome.status)
+            committed = crawl.run.commit(outcome.stats, outcome.status)
     return await publish(plan, runs, outcome, committed, arch)
 
 

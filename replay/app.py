@@ -1,8 +1,9 @@
 """The replay web as one Starlette app, routed by the Host header.
 
 Site URLs: see replay/sites/*.py and docs/MARKUP.md. Control endpoints (any Host):
-``GET/POST /__replay__/knobs``, ``GET /__replay__/truth?url=...``, ``GET /__replay__/stats``,
-``POST /__replay__/reset`` (clears stats, attempt and revision counters).
+``GET/POST /__replay__/knobs``, ``GET /__replay__/truth?url=...``, ``GET /__replay__/stats`` (counts,
+and ``first_request_at``: the epoch time of the first site request), ``POST /__replay__/reset``
+(clears stats, attempt and revision counters).
 """
 from __future__ import annotations
 
@@ -120,6 +121,9 @@ class Replay:
             self.by_status: Counter = Counter()
             self.inflight: Counter = Counter()
             self.max_inflight: Counter = Counter()
+            # Wall-clock time (epoch s) of the first site request since the start or a reset: how long
+            # a crawler took to send its first request (bench/bench_first_request.py).
+            self.first_request_at: float | None = None
 
     # ---- knob-driven article state ----
     def _served(self, site: str, i: int, variant: str, count: bool) -> CorpusArticle:
@@ -241,7 +245,8 @@ class _Handlers:
                 "total": sum(self.rp.by_host.values()), "by_host": dict(self.rp.by_host),
                 "by_status": {str(k): v for k, v in self.rp.by_status.items()},
                 "by_path": {p: {str(s): n for s, n in c.items()} for p, c in self.rp.by_path.items()},
-                "max_inflight_by_host": dict(self.rp.max_inflight)})
+                "max_inflight_by_host": dict(self.rp.max_inflight),
+                "first_request_at": self.rp.first_request_at})
 
     async def reset_endpoint(self, request: Request) -> Response:
         self.rp.reset()
@@ -256,6 +261,8 @@ class _Handlers:
         path = request.url.path
         path_qs = path + (f"?{request.url.query}" if request.url.query else "")
         with self.rp.lock:
+            if self.rp.first_request_at is None:
+                self.rp.first_request_at = time.time()
             self.rp.attempts[host + path_qs] += 1
             attempt = self.rp.attempts[host + path_qs]
             self.rp.inflight[host] += 1

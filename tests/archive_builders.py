@@ -1,8 +1,12 @@
 """Build real archives on disk quickly, without the crawler: staged rows + commit_staging (one snapshot per run)."""
 from __future__ import annotations
 
+import atexit
 import hashlib
+import shutil
+import tempfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Iterable
 
 from storage.commit import commit_staging
@@ -79,8 +83,24 @@ def news_articles() -> list[dict]:
             for i, (site, title, body, pub, tags) in enumerate(NEWS)]
 
 
+_NEWS_TEMPLATE: dict[str, tuple[Path, list[int]]] = {}
+
+
 def build_news_archive(root) -> tuple[Archive, list[int]]:
-    """Two runs: the five news articles, then one changed article and one new one."""
+    """Two runs: the five news articles, then one changed article and one new one.
+
+    Built once per test process (init + two commits: ~1 s) and copied to ``root`` after that: an
+    archive directory is meant to be copied as a whole (README, "The archive on disk")."""
+    if "news" not in _NEWS_TEMPLATE:
+        template = Path(tempfile.mkdtemp(prefix="newsarchive-news-template-")) / "archive"
+        atexit.register(shutil.rmtree, template.parent, True)
+        _NEWS_TEMPLATE["news"] = (template, _build_news_archive(template)[1])
+    template, snapshots = _NEWS_TEMPLATE["news"]
+    shutil.copytree(template, root)
+    return Archive(root), list(snapshots)
+
+
+def _build_news_archive(root) -> tuple[Archive, list[int]]:
     arch = Archive(root)
     arch.init()
     first = news_articles()

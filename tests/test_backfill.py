@@ -43,6 +43,7 @@ def expected_urls(corpus: Corpus, site: str, since: datetime, until: datetime) -
     return {a.url for a in corpus.articles(site) if since <= a.published <= until}
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 async def test_backfill_window_then_scheduled_run_stores_each_article_once(prefect_harness, tmp_path):
     from flows.backfill import backfill
@@ -71,6 +72,7 @@ async def test_backfill_window_then_scheduled_run_stores_each_article_once(prefe
     assert rows[0][0] == rows[0][1] == len(list(corpus.articles("almayadeen")))
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 def test_backfill_killed_mid_chunk_resumes_without_refetching(prefect_harness, tmp_path):
     from prefect.settings import get_current_settings
@@ -112,6 +114,7 @@ def test_backfill_killed_mid_chunk_resumes_without_refetching(prefect_harness, t
     assert rows == [(0,)], "an URL archived before the kill was fetched again"
 
 
+@pytest.mark.slow
 @pytest.mark.prefect
 async def test_backfill_chunks_are_shared_by_two_serving_workers(prefect_harness, tmp_path):
     from prefect.settings import get_current_settings

@@ -431,6 +431,7 @@ def visible_text(dom: str) -> str:
     return re.sub(r"\s+", " ", dom.replace("&nbsp;", " ")).strip()
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_every_page_type_in_headless_chromium(server, built, shots, tmp_path):
     base = server["url"]
@@ -475,8 +476,10 @@ def test_every_page_type_in_headless_chromium(server, built, shots, tmp_path):
 
 @needs_chromium
 def test_ctrl_c_stops_browse_with_one_line(server):
-    # Runs after the page test (file order): SIGINT is what Ctrl-C sends.
+    # SIGINT is what Ctrl-C sends; to a browse that is serving (it answers), as after the page
+    # test in file order, which a quick run leaves out (the `browser` mark).
     proc = server["proc"]
+    assert httpx.get(server["url"], timeout=30).status_code == 200
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     server["reader"].join(timeout=30)          # stderr read to its end

@@ -33,7 +33,10 @@ def crawled(tmp_path_factory):
     """Crawl twice with the duplicate knobs, then once more after revisions appear."""
     arch = Archive(tmp_path_factory.mktemp("dedup") / "archive")
     import asyncio
-    with start_replay(seed=9, per_site=120, knobs=Knobs(**KNOBS)) as srv:
+    # 60 articles per site (120 before; 3 crawls of it were the quick run's costliest fixture):
+    # 38 copy clusters, still above the 20 the precision/recall test asks for, and the story
+    # windows hold from 60 per site on (replay/events.py). Quality at scale: docs/BENCHMARKS.md.
+    with start_replay(seed=9, per_site=60, knobs=Knobs(**KNOBS)) as srv:
         runs1 = asyncio.run(crawl_once(arch, srv, "r1", dedup=True))
         before = table(arch, "SELECT count(*) FROM article_versions")[0][0]
         runs2 = asyncio.run(crawl_once(arch, srv, "r2", dedup=True))
@@ -70,7 +73,7 @@ def test_near_duplicates_precision_and_recall(crawled):
     arch, truths = crawled["arch"], crawled["truth"]
     predicted = table(arch, "SELECT url, duplicate_of FROM duplicates")
     precision, recall, expected = near_dup_scores(truths, predicted)
-    assert expected >= 20
+    assert expected >= 20, expected
     assert precision >= 0.99, precision
     assert recall >= 0.97, (recall, expected)
     # Copies are kept (article_versions, duplicates) but never shown in articles.

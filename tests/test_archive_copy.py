@@ -30,6 +30,8 @@ from storage.snapshots import snapshot_ids
 from storage.sql import query
 from storage.staging import Staging
 
+pytestmark = pytest.mark.slow   # Postgres + an S3 server, tens of seconds to minutes
+
 EXE = str(Path(sys.executable).parent / "newsarchive")
 TABLES = ("article_versions", "fetch_log", "runs", "run_stats", "articles", "duplicates", "stories")
 

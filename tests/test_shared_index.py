@@ -23,6 +23,8 @@ import pytest
 from crawl.indexes import load_dedup, save_dedup
 from dedup.stories import StoryDoc
 
+pytestmark = pytest.mark.slow   # Postgres + an S3 server, tens of seconds to minutes
+
 HERE = Path(__file__).resolve().parent
 T0 = datetime(2022, 3, 7, tzinfo=timezone.utc)
 _VOCAB = [f"w{i:03d}" for i in range(400)]

@@ -24,6 +24,8 @@ from storage.lake import Archive
 from storage.sql import QueryError, connect_user, query, run_sql
 from test_sql_security import PASSWD_MARK, hostile_read_only
 
+pytestmark = pytest.mark.slow   # Postgres + an S3 server, tens of seconds to minutes
+
 EXE = str(Path(sys.executable).parent / "newsarchive")
 WARC_BYTES = b"WARC/1.1 the raw page of another archive"
 

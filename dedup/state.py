@@ -16,14 +16,14 @@ itself), it only misses matches against that run's articles.
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from collections import Counter, defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from newsarchive.fsutil import file_lock
 
 from .boilerplate import BoilerplateLearner
 from .neardup import NearDupIndex
@@ -67,18 +67,6 @@ def load_stories(root: Path, since: datetime | None = None, until: datetime | No
     return StoryIndex.from_json({**meta, "docs": docs})
 
 
-@contextmanager
-def _locked(path: Path):
-    """An exclusive lock across processes (runs on several workers save side by side)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def save_stories(index: StoryIndex, root: Path, base: dict | None = None) -> None:
     """Merge this run's story index into the files: per month, the articles on disk plus ours
     (by article id); term statistics as disk + what this run added since ``base`` (the
@@ -90,7 +78,7 @@ def save_stories(index: StoryIndex, root: Path, base: dict | None = None) -> Non
     for doc in data.pop("docs"):
         by_month[_month(doc[3])].append(doc)
     base = base or {"n": 0, "df": {}}
-    with _locked(root / ".lock"):
+    with file_lock(root / ".lock"):
         meta_path = root / "meta.json"
         if meta_path.exists():
             disk = json.loads(meta_path.read_text("utf-8"))

@@ -55,8 +55,16 @@ class EarlyLogs(logging.Handler):
         self.kept: list[logging.LogRecord] = []
         self._target: tuple[logging.Handler, str] | None = None
         self._attach = _attached(self, level)
+        # Warnings are for the person at the terminal too, at once (a crashed run's batches
+        # committed, an unreadable staged file), as they are when emitted inside a flow run.
+        self._console = logging.StreamHandler()
+        self._console.setLevel(logging.WARNING)
+        self._console.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d | %(levelname)-7s | %(name)s - "
+                                                     "%(message)s", "%H:%M:%S"))
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self._target is None and record.levelno >= logging.WARNING:
+            self._console.handle(record)
         if self._target is None:
             self.kept.append(record)
         elif not _in_run_context():   # (records in a run context reach the run's own handler)

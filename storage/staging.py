@@ -29,7 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from newsarchive.fsutil import fsync_path
+from newsarchive.fsutil import file_lock, fsync_path
 
 log = logging.getLogger("newsarchive.staging")
 
@@ -135,13 +135,8 @@ class Staging:
         """Held around a commit transaction: one commit at a time per archive. Each commit derives
         its new versions from what is committed; two overlapping ones would both store an article
         the other stores too (DuckLake lets two appends to one table commit side by side)."""
-        path = self.dir.parent.parent / "commit.lock"
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with file_lock(self.dir.parent.parent / "commit.lock"):
             yield
-        finally:
-            os.close(fd)
 
     def remove(self) -> None:
         """The run is committed: delete its staged files (called while still holding the lock)."""

@@ -109,18 +109,28 @@ def prefect_server(tmp: Path, database_url: str | None = None) -> Iterator[str]:
     env.pop("PREFECT_API_URL")
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url.replace("postgresql://", "postgresql+asyncpg://", 1) + "/prefect"
+    cmd = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with serving(cmd, env, log, lambda: httpx.get(f"{api}/health", timeout=2).status_code == 200, 180,
+                 "prefect server health"):
+        yield api
+
+
+@contextmanager
+def serving(cmd: list[str], env: dict[str, str] | None, log: Path, ready: Callable[[], bool], timeout: float,
+            what: str) -> Iterator[subprocess.Popen]:
+    """Start ``cmd`` in its own process group (output in ``log``), wait until ``ready()`` (an HTTP
+    error counts as not yet; the process exiting fails with its log), stop the group after."""
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         def up() -> bool:
-            assert proc.poll() is None, f"prefect server exited {proc.returncode}:\n{log.read_text()[-4000:]}"
+            assert proc.poll() is None, f"{cmd[0]} exited {proc.returncode}:\n{log.read_text()[-4000:]}"
             try:
-                return httpx.get(f"{api}/health", timeout=2).status_code == 200
+                return ready()
             except httpx.HTTPError:
                 return False
-        wait_for(up, 180, "prefect server health", log)
-        yield api
+        wait_for(up, timeout, what, log)
+        yield proc
     finally:
         stop_group(proc)
 
@@ -157,21 +167,12 @@ def s3_server(bucket: str = "newsarchive") -> Iterator[dict[str, str]]:
     port = free_port()
     tmp = Path(tempfile.mkdtemp(prefix="newsarchive-s3-"))
     log = tmp / "moto.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     endpoint = f"http://127.0.0.1:{port}"
     env = {"AWS_ACCESS_KEY_ID": "newsarchive-test", "AWS_SECRET_ACCESS_KEY": "newsarchive-test-secret",
            "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
     try:
-        def up() -> bool:
-            assert proc.poll() is None, f"moto_server exited {proc.returncode}:\n{log.read_text()[-4000:]}"
-            try:
-                return httpx.put(f"{endpoint}/{bucket}", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-        wait_for(up, 60, "moto S3 server", log)
-        yield env
+        with serving([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], None, log,
+                     lambda: httpx.put(f"{endpoint}/{bucket}", timeout=2).status_code == 200, 60, "moto S3 server"):
+            yield env
     finally:
-        stop_group(proc)
         shutil.rmtree(tmp, ignore_errors=True)

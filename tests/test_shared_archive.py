@@ -14,7 +14,7 @@ The story of the main test, as an operator would live it:
    that worker B stored: A finds them through the shared near-duplicate index;
 4. a third host (C, empty cache) searches and queries: it finds both workers' articles,
    every article is stored once, every WARC reference reads back through S3, and no page
-   fetched before the kill is lost.
+   fetched before the kill is lost; it re-extracts Reuters from the WARC objects (ranged GETs).
 """
 from __future__ import annotations
 
@@ -170,3 +170,12 @@ def test_two_workers_share_only_postgres_and_the_bucket(shared):
     cross = sql("SELECT d.url, o.run_id FROM duplicates d JOIN article_versions o ON o.url = d.duplicate_of "
                 "WHERE d.site = 'almayadeen'")
     assert any(r["run_id"] in b_runs for r in cross), cross
+
+    # Re-extraction on host C reads every raw page back from the bucket (one ranged GET each).
+    done = subprocess.run([str(BIN / "newsarchive"), "reextract", "--site", "reuters"], env=c,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    pages = re.search(r"^pages\s+(\d+)", done.stdout, re.M)
+    reuters = sql("SELECT count(*) AS n FROM article_versions WHERE site = 'reuters'")[0]["n"]
+    assert pages and int(pages.group(1)) == reuters, done.stdout[-3000:]
+    assert "warc_unreadable" not in done.stdout

@@ -166,14 +166,16 @@ class PgHostGate:
             self._claim = asyncio.Lock()
         async with self._claim:
             mine = self._held.setdefault(key, set())
-            cur = await conn.execute("SELECT i FROM generate_series(0, %s::int - 1) AS i "
-                                     "WHERE i <> ALL(%s::int[]) AND pg_try_advisory_lock(%s::int, i) LIMIT 1",
-                                     [concurrency, sorted(mine), key])
-            row = await cur.fetchone()
-            if row is None:
-                return None
-            mine.add(row[0])
-            return row[0]
+            # One slot per statement: a set-returning query with the lock call in its WHERE and
+            # LIMIT 1 may evaluate the call on more rows than it returns, leaking held slots.
+            for i in range(concurrency):
+                if i in mine:
+                    continue
+                cur = await conn.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", [key, i])
+                if (await cur.fetchone())[0]:
+                    mine.add(i)
+                    return i
+            return None
 
     async def aclose(self) -> None:
         if self._conn is not None:

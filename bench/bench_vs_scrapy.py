@@ -8,8 +8,16 @@ One replay web (``newsarchive replay``) runs in its own process. Then, each pipe
 own process, one after the other against that same replay web:
 
 * ``flow``: the real ``scrape`` flow (discovery, fetch, WARC, extraction, dedup, stories,
-  commit), politeness off (delay 0, 16 concurrent requests per host), into a fresh archive.
-  Without ``PREFECT_API_URL`` it starts a temporary Prefect server, as ``newsarchive run`` does.
+  commit), politeness off (delay 0, 16 concurrent requests per host), into a fresh archive,
+  run twice (``--prefect`` picks one):
+
+  - ``flow (server)``: against a Prefect server already running (started by the bench before
+    the flow, in its own process with its own PREFECT_HOME), as a scheduled or deployed run
+    on a worker meets it (docs/DEPLOY.md), and as ``newsarchive run`` does when a
+    ``newsarchive serve`` runs;
+  - ``flow (temporary)``: without ``PREFECT_API_URL``, so the flow call first starts Prefect's
+    temporary server, as a bare ``newsarchive run`` on a fresh machine does (its
+    ``run`` head start, flows/head_start.py, is not used here).
 * ``scrapy``: a Scrapy spider fetching the article URLs the flow fetched (read back from the
   flow's ``fetch_log``) and running the project's own extractors (``extractors.extract``).
 * ``fetch``: the same spider without parsing (Scrapy's own ceiling).
@@ -18,11 +26,13 @@ own process, one after the other against that same replay web:
 Scrapy gets the same politeness: no delay, 16 concurrent requests per host (one download
 slot per real host; every request goes to the replay's loopback address with the real Host
 header, as the flow's host map does). Pages/s is article pages / wall time of the pipeline.
-For the flow three wall times are given: the whole flow call (temporary server start
+For the flow three wall times are given: the whole flow call (a temporary server's start
 included), from its first request (discovery) on, and its crawl phase alone (the union of
 its fetch+extract batches). CPU ms/page is the crawling process's CPU time (every thread;
-the temporary Prefect server and the replay are other processes) / article pages; the parse
-workers' CPU (crawl/parsepool.py, other processes) is given apart.
+the Prefect server and the replay are other processes) / article pages; the parse
+workers' CPU (crawl/parsepool.py, other processes) is given apart, and so is the replay web's
+CPU per page while each pipeline ran (the same server for all: what serving costs the
+machine's two cores beside the pipeline).
 
 ``--dump FILE`` writes what the flow stored (articles' content hashes, stories, duplicates,
 ticker items) as JSON, to compare two versions of the code on the same corpus.
@@ -100,7 +110,7 @@ def run_flow(replay_url: str, archive: str, concurrency: int, batch_size: int, u
         Path(dump).write_text(json.dumps(archive_fingerprint(archive), indent=1, sort_keys=True), "utf-8")
     return {"pipeline": "flow", "pages": pages, "wall_s": wall, "pages_per_s": pages / wall,
             "pages_per_s_after_first_request": pages / after_start,
-            "server_start_s": min(first_call) - t0,
+            "before_first_request_s": min(first_call) - t0,
             "crawl_phase_pages_per_s": pages / crawl_wall, "cpu_ms_per_page": 1000 * cpu / pages,
             "crawl_phase_cpu_ms_per_page": 1000 * crawl_cpu / pages,
             "parse_workers_cpu_ms_per_page": 1000 * workers_cpu / pages,
@@ -208,11 +218,26 @@ def _parser(mode: str):
 
 
 # -- driver ---------------------------------------------------------------------------------
-def _worker(args: list[str]) -> dict:
+def _worker(args: list[str], env: dict | None = None) -> dict:
     """Run one pipeline in a child process (a fresh interpreter: Twisted's reactor cannot restart,
     and each pipeline's CPU time is its own)."""
-    out = subprocess.run([sys.executable, __file__, "--worker", *args], stdout=subprocess.PIPE, check=True)
+    out = subprocess.run([sys.executable, __file__, "--worker", *args], stdout=subprocess.PIPE, check=True,
+                         env=env)
     return json.loads(out.stdout.decode().strip().splitlines()[-1])
+
+
+def _proc_cpu_s(pid: int) -> float:
+    """CPU time (user + system) of process ``pid`` so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _with_replay_cpu(pid: int, run) -> dict:
+    """``run()``'s result with the replay web's CPU per page while it ran."""
+    before = _proc_cpu_s(pid)
+    result = run()
+    result["replay_cpu_ms_per_page"] = 1000 * (_proc_cpu_s(pid) - before) / max(1, result["pages"])
+    return result
 
 
 def main() -> None:
@@ -220,6 +245,8 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=3000, help="articles per site (2 sites)")
     ap.add_argument("--concurrency", type=int, default=16, help="concurrent requests per host")
     ap.add_argument("--batch-size", type=int, default=500)
+    ap.add_argument("--prefect", choices=("both", "server", "temporary"), default="both",
+                    help="run the flow against a running Prefect server, a temporary one, or both")
     ap.add_argument("--skip", action="append", default=[], choices=SCRAPY_MODES,
                     help="leave out a Scrapy pipeline (repeatable)")
     ap.add_argument("--dump", help="write the flow's stored results (stories, duplicates, ...) as JSON here")
@@ -235,16 +262,39 @@ def main() -> None:
         return
 
     from bench_crawl import ReplayProcess
-    work = tempfile.mkdtemp(prefix="bench-vs-scrapy-")
-    urls_file = str(Path(work) / "urls.txt")
+    from flows.local_server import ensure_local_server
+    work = Path(tempfile.mkdtemp(prefix="bench-vs-scrapy-"))
+    urls_file = str(work / "urls.txt")
     srv = ReplayProcess(args.articles)
+    server = None
+    results = []
     try:
-        results = [_worker(["flow", srv.url, str(Path(work) / "archive"), str(args.concurrency),
-                            str(args.batch_size), urls_file, args.dump or ""])]
+        variants = ["server", "temporary"] if args.prefect == "both" else [args.prefect]
+        for variant in variants:
+            env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+            if variant == "server":
+                # A running server, its own home: started (and timed) before the flow, as on a worker.
+                saved = os.environ.pop("PREFECT_API_URL", None)
+                server = ensure_local_server(work / "prefect-home")
+                env["PREFECT_API_URL"] = server.api_url
+                os.environ.pop("PREFECT_API_URL", None)
+                if saved is not None:
+                    os.environ["PREFECT_API_URL"] = saved
+            else:
+                env["PREFECT_HOME"] = str(work / "prefect-home-temporary")
+            flow_args = ["flow", srv.url, str(work / f"archive-{variant}"), str(args.concurrency),
+                         str(args.batch_size), urls_file if not results else str(work / f"urls-{variant}.txt"),
+                         (args.dump or "") if not results else ""]
+            res = _with_replay_cpu(srv.proc.pid, lambda: _worker(flow_args, env))
+            res["pipeline"] = f"flow ({variant})"
+            results.append(res)
         for mode in SCRAPY_MODES:
             if mode not in args.skip:
-                results.append(_worker([mode, srv.url, urls_file, str(args.concurrency)]))
+                results.append(_with_replay_cpu(
+                    srv.proc.pid, lambda: _worker([mode, srv.url, urls_file, str(args.concurrency)])))
     finally:
+        if server is not None:
+            server.stop()
         srv.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
@@ -253,28 +303,33 @@ def main() -> None:
 
 def report(results: list[dict], as_json: bool) -> None:
     by = {r["pipeline"]: r for r in results}
-    flow = by["flow"]
+    flows = [r for r in results if r["pipeline"].startswith("flow")]
     ratios = {}
-    for other in ("scrapy+extractors", "scrapy+trafilatura"):
-        if other in by:
-            ratios[f"flow / {other}"] = round(flow["pages_per_s"] / by[other]["pages_per_s"], 2)
-            ratios[f"flow after first request / {other}"] = round(
-                flow["pages_per_s_after_first_request"] / by[other]["pages_per_s"], 2)
-            ratios[f"flow crawl phase / {other}"] = round(flow["crawl_phase_pages_per_s"] / by[other]["pages_per_s"], 2)
+    for flow in flows:
+        name = flow["pipeline"]
+        for other in ("scrapy+extractors", "scrapy+trafilatura"):
+            if other in by:
+                ratios[f"{name} / {other}"] = round(flow["pages_per_s"] / by[other]["pages_per_s"], 2)
+                ratios[f"{name} after first request / {other}"] = round(
+                    flow["pages_per_s_after_first_request"] / by[other]["pages_per_s"], 2)
+                ratios[f"{name} crawl phase / {other}"] = round(
+                    flow["crawl_phase_pages_per_s"] / by[other]["pages_per_s"], 2)
     if as_json:
-        print(json.dumps({"results": results, "ratios": ratios}, indent=2))
+        print(json.dumps({"results": results, "ratios": ratios, "loadavg": os.getloadavg()}, indent=2))
         return
-    print(f"{'pipeline':22} {'pages':>6} {'wall s':>7} {'pages/s':>8} {'CPU ms/page':>12}")
+    print(f"{'pipeline':22} {'pages':>6} {'wall s':>7} {'pages/s':>8} {'CPU ms/page':>12} {'replay ms/page':>15}")
     for r in results:
         print(f"{r['pipeline']:22} {r['pages']:>6} {r['wall_s']:>7.1f} {r['pages_per_s']:>8.1f} "
-              f"{r['cpu_ms_per_page']:>12.2f}")
-    print(f"flow: {flow['pages_per_s_after_first_request']:.1f} pages/s after its first request "
-          f"(temporary server start {flow['server_start_s']:.1f} s), crawl phase "
-          f"{flow['crawl_phase_pages_per_s']:.1f} pages/s at {flow['crawl_phase_cpu_ms_per_page']:.2f} CPU ms/page "
-          f"(+ {flow['parse_workers_cpu_ms_per_page']:.2f} in the parse workers); "
-          f"stored {flow['stored']}, errors {flow['errors']}; phases {flow['timings']}")
+              f"{r['cpu_ms_per_page']:>12.2f} {r['replay_cpu_ms_per_page']:>15.2f}")
+    for flow in flows:
+        print(f"{flow['pipeline']}: {flow['pages_per_s_after_first_request']:.1f} pages/s after its first request "
+              f"({flow['before_first_request_s']:.1f} s before it), crawl phase "
+              f"{flow['crawl_phase_pages_per_s']:.1f} pages/s at {flow['crawl_phase_cpu_ms_per_page']:.2f} CPU "
+              f"ms/page (+ {flow['parse_workers_cpu_ms_per_page']:.2f} in the parse workers); "
+              f"stored {flow['stored']}, errors {flow['errors']}; phases {flow['timings']}")
     for k, v in ratios.items():
-        print(f"{k:45} {v}")
+        print(f"{k:55} {v}")
+    print(f"load average at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,11 @@
 
 Used by the replay web (`newsarchive replay`, `run --replay`) and by tests that
 need a real HTTP server on loopback.
+
+uvicorn parses HTTP with httptools (llhttp, C; uvicorn's own "standard" choice) rather than its
+pure-Python h11: the replay shares the machine's two cores with the crawler it serves, and
+httptools took ~20 % off its CPU per article page (1.25-1.5 ms against 1.5-1.85, measured A/B;
+the rest is the app rendering the page). The responses are the same bytes.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ class LoopbackServer:
         self._sock.bind((host, port))
         self.port = self._sock.getsockname()[1]
         config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off",
-                                timeout_keep_alive=30, limit_concurrency=None)
+                                timeout_keep_alive=30, limit_concurrency=None, http="httptools")
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None
 

@@ -281,8 +281,12 @@ def test_shell_refuses_the_same_and_keeps_going(news):
 
 def test_ctrl_c_in_the_shell_is_one_line(news):
     arch, _, _ = news
+    # As from a terminal: SIGINT at its default. A test run started in the background of a
+    # non-interactive shell ignores SIGINT, and its children inherit that (Python then installs
+    # no KeyboardInterrupt handler): the shell would never see the Ctrl-C.
     proc = subprocess.Popen([EXE, "--archive", str(arch.root), "sql"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         banner = proc.stdout.readline()   # the shell is up and waiting for input
         assert banner.startswith("newsarchive SQL on"), banner + proc.stderr.read()

@@ -111,6 +111,9 @@ def run_flow(replay_url: str, archive: str, concurrency: int, batch_size: int, u
     return {"pipeline": "flow", "pages": pages, "wall_s": wall, "pages_per_s": pages / wall,
             "pages_per_s_after_first_request": pages / after_start,
             "before_first_request_s": min(first_call) - t0,
+            # From the first request to the first batch (discovery), and the time between batches.
+            "discovery_s": min(a for a, _, _, _ in batches) - min(first_call),
+            "between_batches_s": (max(b for _, b, _, _ in batches) - min(a for a, _, _, _ in batches)) - crawl_wall,
             "crawl_phase_pages_per_s": pages / crawl_wall, "cpu_ms_per_page": 1000 * cpu / pages,
             "crawl_phase_cpu_ms_per_page": 1000 * crawl_cpu / pages,
             "parse_workers_cpu_ms_per_page": 1000 * workers_cpu / pages,
@@ -325,7 +328,8 @@ def report(results: list[dict], as_json: bool) -> None:
         print(f"{flow['pipeline']}: {flow['pages_per_s_after_first_request']:.1f} pages/s after its first request "
               f"({flow['before_first_request_s']:.1f} s before it), crawl phase "
               f"{flow['crawl_phase_pages_per_s']:.1f} pages/s at {flow['crawl_phase_cpu_ms_per_page']:.2f} CPU "
-              f"ms/page (+ {flow['parse_workers_cpu_ms_per_page']:.2f} in the parse workers); "
+              f"ms/page (+ {flow['parse_workers_cpu_ms_per_page']:.2f} in the parse workers); discovery "
+              f"{flow['discovery_s']:.1f} s, between batches {flow['between_batches_s']:.1f} s; "
               f"stored {flow['stored']}, errors {flow['errors']}; phases {flow['timings']}")
     for k, v in ratios.items():
         print(f"{k:55} {v}")

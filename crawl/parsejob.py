@@ -23,7 +23,7 @@ import extractors
 from dedup.hashing import content_hash
 from dedup.neardup import NearDupIndex
 from dedup.stories import features, title_names
-from dedup.ticker import normalize_ticker
+from dedup.ticker import normalize_ticker, paragraph_keys
 from dedup.urls import SiteRules, canonicalize
 
 from .extraction import Parsed, apply_parsed, extract_page_off_loop, extract_timed_out, parse_page
@@ -102,7 +102,7 @@ def _neardup(params: tuple) -> NearDupIndex:
 def record_facts(art: extractors.Article, spec: JobSpec, url: str) -> Facts:
     body = art.body or ""
     facts = Facts(content_hash(art), [normalize_ticker(t) for t in art.ticker],
-                  [normalize_ticker(p) for p in body.split("\n\n")] if body else [])
+                  paragraph_keys(body) if body else [])
     if spec.url_rules is not None:
         facts.canonical_url = canonicalize(url, site_rules=spec.url_rules, canonical_hint=art.url)
     if body and spec.neardup is not None:

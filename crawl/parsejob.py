@@ -170,8 +170,14 @@ async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple
     from when the crawl waits for it. Over budget: the workers are stuck, so they are killed and
     the page is failed:extract_timeout as in ``extract_page_off_loop``. Workers gone (killed for
     another page, crashed) or running other extractor code: the page is parsed here instead."""
+    fut = job.future
     try:
-        parsed, facts = await asyncio.wait_for(asyncio.wrap_future(job.future), run.extract_budget_s)
+        if fut.done() and not fut.cancelled():
+            # Parsed while the crawl went on fetching (most pages): its result (or exception, handled
+            # below as before), without a wrapping future, a timeout handle and a loop wake-up.
+            parsed, facts = fut.result()
+        else:
+            parsed, facts = await asyncio.wait_for(asyncio.wrap_future(fut), run.extract_budget_s)
     except TimeoutError:
         job.pool.broken(job.generation, f"{r.final_url} took longer than {run.extract_budget_s:g}s", kill=True)
         extract_timed_out(run, r)

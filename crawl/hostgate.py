@@ -33,8 +33,17 @@ POLL_MIN_S = 0.005
 POLL_MAX_S = 0.1
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
+_SAFE: dict[str, str] = {}      # host -> its file name part (a crawl asks for a few hosts, per request)
+
+
 def _safe(host: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]", "_", host.lower()) or "_"
+    safe = _SAFE.get(host)
+    if safe is None:
+        if len(_SAFE) > 4096:
+            _SAFE.clear()
+        safe = _SAFE[host] = _UNSAFE.sub("_", host.lower()) or "_"
+    return safe
 
 
 class HostGate:
@@ -43,17 +52,26 @@ class HostGate:
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._paths: dict[tuple[str, int], str] = {}   # (host, slot; -1: next) -> its file path
+
+    def _path(self, host: str, i: int) -> str:
+        path = self._paths.get((host, i))
+        if path is None:
+            name = f"{host}.next" if i < 0 else f"{host}.{i}.slot"
+            path = self._paths[(host, i)] = os.path.join(self.directory, name)
+        return path
 
     @asynccontextmanager
     async def slot(self, host: str, concurrency: int, min_gap_s: float) -> AsyncIterator[float]:
         """Hold one of the host's ``concurrency`` slots. With a gap, the start (wall clock, yielded)
         is reserved ``min_gap_s`` after the previous reservation of any process, and the body runs
         no sooner than it."""
-        fd = await self._acquire(_safe(host), max(1, concurrency))
+        safe = _safe(host)
+        fd = await self._acquire(safe, max(1, concurrency))
         try:
             start = time.time()
             if min_gap_s > 0:
-                start = self._reserve_start(_safe(host), min_gap_s)
+                start = self._reserve_start(safe, min_gap_s)
                 while (wait := start - time.time()) > 0:
                     await asyncio.sleep(wait)
             yield start
@@ -64,7 +82,7 @@ class HostGate:
         poll = POLL_MIN_S
         while True:
             for i in range(concurrency):
-                fd = os.open(self.directory / f"{host}.{i}.slot", os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self._path(host, i), os.O_RDWR | os.O_CREAT, 0o644)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     return fd
@@ -78,7 +96,7 @@ class HostGate:
 
     def _reserve_start(self, host: str, gap: float) -> float:
         """The wall-clock time this start may happen; pushes the host's next start ``gap`` later."""
-        fd = os.open(self.directory / f"{host}.next", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self._path(host, -1), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)   # held for microseconds: a read and a write
             raw = os.pread(fd, 8, 0)

@@ -12,6 +12,7 @@ changed (ticker lines or boilerplate removed) is worked out again exactly as bef
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import logging
 import zlib
@@ -23,7 +24,7 @@ import extractors
 from dedup.hashing import content_hash
 from dedup.neardup import NearDupIndex
 from dedup.stories import features, title_names
-from dedup.ticker import normalize_ticker
+from dedup.ticker import normalize_ticker, paragraph_keys
 from dedup.urls import SiteRules, canonicalize
 
 from .extraction import Parsed, apply_parsed, extract_page_off_loop, extract_timed_out, parse_page
@@ -58,7 +59,36 @@ def code_fingerprint(extractor: extractors.Extractor) -> tuple:
     code = getattr(fn, "__code__", None)
     if code is None:
         return (repr(fn),)
-    return (fn.__module__, fn.__qualname__, code.co_filename, code.co_firstlineno, _code_key(code))
+    return _fingerprinted(fn, code)[1]
+
+
+def code_digest(extractor: extractors.Extractor) -> str:
+    """``code_fingerprint`` as 128 bits: what a job carries (the fingerprint is 2 KiB of
+    constants, pickled in the crawl process and unpickled in a worker for every page)."""
+    fn = inspect.unwrap(getattr(extractor.parse, "__func__", extractor.parse))
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return _digest((repr(fn),))
+    return _fingerprinted(fn, code)[2]
+
+
+def _digest(fingerprint: tuple) -> str:
+    return hashlib.blake2b(repr(fingerprint).encode(), digest_size=16).hexdigest()
+
+
+def _fingerprinted(fn, code) -> tuple:
+    """(code, fingerprint, digest), worked out once per code object (a worker checks it for
+    every page: 30 us each time). Code objects are immutable, and the cache holds them, so an id
+    is never reused for another."""
+    key = (id(code), fn.__module__, fn.__qualname__)
+    cached = _FINGERPRINTS.get(key)
+    if cached is None or cached[0] is not code:
+        fingerprint = (fn.__module__, fn.__qualname__, code.co_filename, code.co_firstlineno, _code_key(code))
+        cached = _FINGERPRINTS[key] = (code, fingerprint, _digest(fingerprint))
+    return cached
+
+
+_FINGERPRINTS: dict[tuple, tuple] = {}   # (id(code), module, qualname) -> (code, fingerprint, digest)
 
 
 def _code_key(code) -> tuple:
@@ -71,7 +101,7 @@ def _code_key(code) -> tuple:
 class JobSpec:
     """What a worker needs besides the page: picklable settings of the run's indexes."""
     extractor: str
-    code: tuple = ()                     # code_fingerprint of the extractor and of GENERIC, here
+    code: tuple = ()                     # code_digest of the extractor and of GENERIC, here
     url_rules: SiteRules | None = None   # the run's; None: canonical URLs worked out in the crawl
     neardup: tuple | None = None         # (threshold, num_perm, bands, shingle, min_tokens, seed)
     lead_paragraphs: int | None = None   # the story index's
@@ -92,7 +122,7 @@ def _neardup(params: tuple) -> NearDupIndex:
 def record_facts(art: extractors.Article, spec: JobSpec, url: str) -> Facts:
     body = art.body or ""
     facts = Facts(content_hash(art), [normalize_ticker(t) for t in art.ticker],
-                  [normalize_ticker(p) for p in body.split("\n\n")] if body else [])
+                  paragraph_keys(body) if body else [])
     if spec.url_rules is not None:
         facts.canonical_url = canonicalize(url, site_rules=spec.url_rules, canonical_hint=art.url)
     if body and spec.neardup is not None:
@@ -106,7 +136,7 @@ def record_facts(art: extractors.Article, spec: JobSpec, url: str) -> Facts:
 def parse_job(spec: JobSpec, html: str, url: str) -> tuple[Parsed, Facts | None]:
     """In a worker: the page parsed as in the crawl process, and the kept record's facts."""
     extractor = extractors.registry.get(spec.extractor)
-    if spec.code != (code_fingerprint(extractor), code_fingerprint(extractors.GENERIC)):
+    if spec.code != (code_digest(extractor), code_digest(extractors.GENERIC)):
         raise StaleExtractor(f"extractor {spec.extractor!r} runs other code in the crawl process")
     parsed = parse_page(extractor, html, url)
     art = parsed.fallback if parsed.fallback is not None else parsed.art
@@ -125,7 +155,7 @@ def job_spec(run: "SiteRun") -> JobSpec | None:
     name = run.extractor.name
     if name not in extractors.registry.names() or extractors.registry.get(name) is not run.extractor:
         return None
-    code = (code_fingerprint(run.extractor), code_fingerprint(extractors.GENERIC))
+    code = (code_digest(run.extractor), code_digest(extractors.GENERIC))
     if code in _STALE_CODE:
         return None
     nd = run.dedup.neardup if run.dedup is not None else None
@@ -140,8 +170,14 @@ async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple
     from when the crawl waits for it. Over budget: the workers are stuck, so they are killed and
     the page is failed:extract_timeout as in ``extract_page_off_loop``. Workers gone (killed for
     another page, crashed) or running other extractor code: the page is parsed here instead."""
+    fut = job.future
     try:
-        parsed, facts = await asyncio.wait_for(asyncio.wrap_future(job.future), run.extract_budget_s)
+        if fut.done() and not fut.cancelled():
+            # Parsed while the crawl went on fetching (most pages): its result (or exception, handled
+            # below as before), without a wrapping future, a timeout handle and a loop wake-up.
+            parsed, facts = fut.result()
+        else:
+            parsed, facts = await asyncio.wait_for(asyncio.wrap_future(fut), run.extract_budget_s)
     except TimeoutError:
         job.pool.broken(job.generation, f"{r.final_url} took longer than {run.extract_budget_s:g}s", kill=True)
         extract_timed_out(run, r)

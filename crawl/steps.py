@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from dedup import content_hash
 from dedup.stories import StoryDoc
-from dedup.ticker import normalize_ticker
+from dedup.ticker import normalize_ticker, paragraph_keys
 from dedup.urls import canonicalize
 from extractors import GENERIC, Article
 
@@ -86,7 +86,7 @@ def strip_ticker_lines(run: SiteRun, page: Page) -> None:
         paragraphs = art.body.split("\n\n")
         keys = page.fact("paragraph_keys")
         if keys is NOT_KNOWN:
-            keys = map(normalize_ticker, paragraphs)
+            keys = paragraph_keys(art.body)
         kept = [p for p, key in zip(paragraphs, keys) if key not in run.ticker]
         if len(kept) != len(paragraphs):
             run.counters["ticker_lines_removed"] += len(paragraphs) - len(kept)

@@ -106,8 +106,9 @@ class NearDupIndex:
     def _band_keys(self, sig: np.ndarray) -> np.ndarray:
         """(…, num_perm) uint32 -> (…, bands) uint64 band keys."""
         b = sig.reshape(sig.shape[:-1] + (self.bands, self.rows)).astype(np.uint64)
-        with np.errstate(over="ignore"):
-            return (b * self._mult).sum(axis=-1, dtype=np.uint64) ^ self._band_salt
+        # Integer arrays wrap silently (numpy warns of overflow for scalars only), so no
+        # np.errstate here: entering one cost more than the arithmetic (a contextvar set).
+        return (b * self._mult).sum(axis=-1, dtype=np.uint64) ^ self._band_salt
 
     @staticmethod
     def _short(keys: np.ndarray) -> np.ndarray:
@@ -158,9 +159,11 @@ class NearDupIndex:
         s = int(np.searchsorted(self._starts, i, "right")) - 1
         return self._segs[s].id(i - int(self._starts[s]))
 
-    def _matches(self, sig: np.ndarray) -> list[tuple[int, float]]:
-        """``(doc index, estimated Jaccard)`` of candidates at or above the threshold, by index."""
-        keys = self._band_keys(sig)
+    def _matches(self, sig: np.ndarray, keys: np.ndarray | None = None) -> list[tuple[int, float]]:
+        """``(doc index, estimated Jaccard)`` of candidates at or above the threshold, by index.
+        ``keys``: ``_band_keys(sig)`` when already worked out."""
+        if keys is None:
+            keys = self._band_keys(sig)
         cands = self._candidates(keys)
         if not len(cands):
             return []
@@ -180,7 +183,7 @@ class NearDupIndex:
         return [(self._id(i), e) for i, e in hits]
 
     # ---- insertion ----
-    def _insert(self, doc_id: str, sig: np.ndarray) -> None:
+    def _insert(self, doc_id: str, sig: np.ndarray, keys: np.ndarray | None = None) -> None:
         n = len(self._ids)
         if n == len(self._sig):
             grown = np.empty((max(_INITIAL_ROWS, n * 3 // 2), self.num_perm), dtype=np.uint32)
@@ -190,7 +193,7 @@ class NearDupIndex:
         self._ids.append(doc_id)
         idx = self._saved + n
         live = self._live
-        for k in self._band_keys(sig).tolist():
+        for k in (self._band_keys(sig) if keys is None else keys).tolist():
             hit = live.get(k)
             if hit is None:
                 live[k] = idx
@@ -238,11 +241,12 @@ class NearDupIndex:
         sig = self.signature(text) if signature is _UNKNOWN else signature
         if sig is None:
             return None
-        for i, _ in self._matches(sig):     # sorted by insertion order: first seen wins
+        keys = self._band_keys(sig)          # once, for the lookup and the insertion
+        for i, _ in self._matches(sig, keys):     # sorted by insertion order: first seen wins
             found = self._id(i)
             if found != doc_id:
                 return found
-        self._insert(doc_id, sig)
+        self._insert(doc_id, sig, keys)
         return None
 
     def __len__(self) -> int:

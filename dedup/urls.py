@@ -113,7 +113,8 @@ def canonicalize(url: str, *, site_rules: SiteRules | None = None, canonical_hin
     rules = site_rules or DEFAULT_RULES
     own = _canon(url, rules)
     if canonical_hint:
-        hint = _canon(canonical_hint, rules)
+        # Most pages name themselves as canonical: _canon is pure, its result is reused.
+        hint = own if canonical_hint == url else _canon(canonical_hint, rules)
         if hint.startswith(("https://", "http://")) and _same_site(own, hint, rules):
             return hint
     return own

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 
 from newsarchive.errors import NewsarchiveError
@@ -143,7 +144,7 @@ _IGNORED_TAGS = frozenset({"html", "head", "body"})
 @dataclass
 class Bounded:
     text: str          # the page to parse (the input itself when it was within bounds)
-    depth: int         # deepest nesting measured
+    depth: int         # deepest nesting measured (0: not measured, the page cannot reach the bound)
     dropped: int       # tags removed to stay within max_depth
 
 
@@ -152,8 +153,13 @@ def bound_depth(html: str, max_depth: int = MAX_DEPTH) -> Bounded:
     than ``max_depth`` (start and end tag; the content stays). Approximate but conservative:
     implied end tags of common elements are modelled, so ordinary pages measure their real depth.
     """
-    if html.count("<") <= max_depth:    # fewer tags than the limit: cannot be too deep
+    if html.count("<") <= max_depth or _most_pushes(html) <= max_depth:   # cannot be too deep
         return Bounded(html, 0, 0)
+    return _scan(html, max_depth)
+
+
+def _scan(html: str, max_depth: int) -> Bounded:
+    """``bound_depth``'s linear pass, without the shortcut of pages that cannot be too deep."""
     stack: list[str] = []
     open_count: dict[str, int] = {}
     dropped_open: dict[str, int] = {}    # dropped start tags whose end tag is still to come
@@ -207,6 +213,20 @@ def bound_depth(html: str, max_depth: int = MAX_DEPTH) -> Bounded:
         last = end
     parts.append(html[last:])
     return Bounded("".join(parts), depth, len(cuts))
+
+
+# Any "<name" (tag, or tag-like text in a comment or script): a superset of the start tags
+# the scan below sees, with the very name it would read.
+_ANY_START = re.compile(r"<([A-Za-z][^\s/<>]*+)")
+_NEVER_PUSHED = _VOID | _RAW_TEXT | _IGNORED_TAGS
+
+
+def _most_pushes(html: str) -> int:
+    """An upper bound on the depth ``bound_depth`` measures, in one C-speed regex pass (a tenth
+    of the scan's cost on a news page): the scan's stack only grows by start tags of elements
+    other than void, raw-text and ignored ones, and each is one of these "<name" matches. News
+    pages have ~150-250 of them, under MAX_DEPTH, so the scan (and its result) is skipped."""
+    return sum(n for name, n in Counter(_ANY_START.findall(html)).items() if name.lower() not in _NEVER_PUSHED)
 
 
 def _pop_to(stack: list[str], open_count: dict[str, int], name: str) -> None:

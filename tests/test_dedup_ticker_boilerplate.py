@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dedup.boilerplate import BoilerplateLearner
-from dedup.ticker import distinct_items, normalize_ticker
+from dedup.ticker import distinct_items, normalize_ticker, paragraph_keys
 
 
 def test_normalize_ticker_variants():
@@ -68,3 +68,14 @@ def test_boilerplate_window_forgets():
         bl.observe("s", ["New footer after the redesign.", f"story {k}"])
     assert not bl.is_boilerplate("s", "Old footer text that the redesign removed.")    # 4 of 10 < 0.5
     assert bl.is_boilerplate("s", "New footer after the redesign.") and bl.pages_seen("s") == 10
+
+
+# Paragraph breaks, lone newlines, apostrophes and quotes around them, combining marks (NFC),
+# case-folding expansions, Unicode spaces and labels: where a whole-body pass could differ.
+_BODY_CHARS = st.sampled_from(list("\n\n\n ab'’ʼ-.,:\"“”\u0301\u0327eİßΣς\u00a0\u2028\t1") +
+                              ["breaking ", "BREAKING: ", "Just in ", "developing\n", "urgent"])
+
+
+@given(st.one_of(st.lists(_BODY_CHARS, max_size=80).map("".join), st.text(max_size=200)))
+def test_paragraph_keys_are_the_keys_of_each_paragraph(body):
+    assert paragraph_keys(body) == [normalize_ticker(p) for p in body.split("\n\n")]

@@ -266,3 +266,41 @@ async def test_a_slow_page_never_stalls_the_crawl_and_is_failed_extract_timeout(
     assert [(r["outcome"], r["error_kind"], r["etag"]) for r in hostile] == [("failed", "extract_timeout", None)]
     assert len(staged["article_versions"]) == len(urls) - 1
     assert urls[0] not in {r["fetched_url"] for r in staged["article_versions"]}
+
+
+# Tag soup for the depth shortcut: nesting, void and raw-text elements, end tags without a start,
+# comments and declarations that hide tags, odd case and unterminated tags.
+_SOUP_PARTS = ["<div>", "</div>", "<p>", "</p>", "<li>", "<span class='x'>", "</span>", "<DIV>", "</Div>",
+               "<br>", "<img src=a>", "<svg>", "<path/>", "</svg>", "<script>", "</script>", "<style>",
+               "</style >", "<!--", "-->", "<!x", ">", "<?p ", "<title>", "</title>", "<a href=1>", "</a>",
+               "<ſtyle>", "<scrİpt>", "<html>", "<body>", "</body>", "<div", "text", " ", "<"]
+
+
+def _soup(parts: list[int], repeat: int) -> str:
+    return "".join(_SOUP_PARTS[i] for i in parts) * repeat
+
+
+def test_depth_shortcut_never_skips_a_page_the_scan_would_cut():
+    """``bound_depth`` skips its scan when a regex count bounds the depth under the limit; the
+    count is an upper bound of the scan's depth on any text, so the result is the scan's."""
+    from hypothesis import given, settings, strategies as st
+
+    @settings(max_examples=400, deadline=None, derandomize=True)
+    @given(st.lists(st.integers(0, len(_SOUP_PARTS) - 1), max_size=60), st.integers(1, 40))
+    def check(parts: list[int], repeat: int) -> None:
+        html = _soup(parts, repeat)
+        full = limits._scan(html, 10**9)
+        assert full.depth <= limits._most_pushes(html), html[:200]
+        for bound in (4, 16, limits.MAX_DEPTH):
+            fast, scanned = limits.bound_depth(html, bound), limits._scan(html, bound)
+            assert (fast.text, fast.dropped) == (scanned.text, scanned.dropped), html[:200]
+
+    check()
+    # The pages it exists for: the replay's news pages take the shortcut (the large captured
+    # Reuters pages have more start tags than the bound and are scanned).
+    manifest = json.loads((PAGES / "manifest.json").read_text())
+    for key, entry in manifest.items():
+        html = gzip.decompress((PAGES / f"{key}.html.gz").read_bytes()).decode("utf-8")
+        assert limits._scan(html, 10**9).depth <= limits._most_pushes(html), key
+        if "corpus_index" in entry:
+            assert limits._most_pushes(html) <= limits.MAX_DEPTH, key

@@ -187,11 +187,11 @@ class _Pool:
             conn = idle.pop()
             if not conn.closed:
                 return conn
-            self._open -= 1
+            self._open -= 1            # not expected: a connection closed while idle leaves at once
         return None
 
     def _close_idle(self, conn: _Connection) -> None:
-        conn.close()
+        conn.close(abort=True)         # nothing to flush; no wait for a TLS close_notify
         self._open -= 1
         self._wake_one()
 
@@ -241,16 +241,17 @@ class _Pool:
         conn.in_use = False
         conn.served += 1
         if conn.closed or not conn.reusable or self._closed:
-            self.discard(conn, in_use=False)
+            self.discard(conn)
             return
         conn.idle_since = self.loop.time()
         self._idle.append(conn)
         self._wake_one()
 
-    def discard(self, conn: _Connection, in_use: bool = True) -> None:
-        """Close a connection that will not be reused (failed, or its response was not read to the end)."""
+    def discard(self, conn: _Connection) -> None:
+        """Close a connection that will not be reused (failed, its response not read to the end, or
+        not keep-alive)."""
         conn.in_use = False
-        conn.close(abort=in_use and not conn.message_done)
+        conn.close(abort=not conn.message_done)
         self._open -= 1
         self._wake_one()
 

@@ -479,8 +479,10 @@ async def _replay_answers(transport: httpx.AsyncBaseTransport, base: str, urls: 
         for url in urls:
             try:
                 r = await client.get(url)
-            except httpx.TransportError as e:
-                answers.append((url, type(e).__name__))
+            except (httpx.ReadError, httpx.RemoteProtocolError):
+                # A reset (RST) or a close (FIN) cutting the response: which one arrives is timing,
+                # on either transport; the Fetcher treats both alike ("truncated").
+                answers.append((url, "cut"))
                 continue
             headers = sorted((k, v) for k, v in r.headers.multi_items() if k != "date")
             answers.append((url, r.status_code, r.reason_phrase, r.http_version, headers, r.content))

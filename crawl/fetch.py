@@ -44,10 +44,10 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from crawl.config import Config, SiteConfig
-from crawl.fasthttp import LazyCookies, PerHostTransport, fast_transport
+from crawl.fasthttp import LazyCookies, PerHostTransport
 from crawl.hostgate import HostGate
 from crawl.robots import RobotsCache, RobotsFetch, RobotsPolicy
-from crawl.transport import HostMapTransport
+from crawl.transport import HTTP11Transport, HostMapTransport
 from crawl.warc import WarcRef, WarcWriter
 from extractors.limits import BadEncoding, CappedDecoder, PageTooLarge
 
@@ -152,7 +152,7 @@ class Fetcher:
                               max_keepalive_connections=self.total_concurrency, keepalive_expiry=30.0)
         if transport is None:
             # One pool per host, as large as the host's concurrency (the semaphore in _exchange
-            # already holds requests to it): see crawl/fasthttp.py for why.
+            # already holds requests to it); HTTP/1.1 on asyncio + httptools (crawl/transport.py).
             transport = PerHostTransport(lambda host: self._host_transport(host, host_map))
         elif host_map:
             transport = HostMapTransport(host_map, inner=transport)
@@ -171,7 +171,7 @@ class Fetcher:
         site = next((s for s in self.config.sites.values()
                      if any(host == d or host.endswith("." + d) for d in s.domains)), None)
         n = site.politeness.concurrency_per_host if site is not None else self.total_concurrency
-        inner = fast_transport(httpx.Limits(max_connections=n, max_keepalive_connections=n, keepalive_expiry=30.0))
+        inner = HTTP11Transport(max_connections=n, keepalive_expiry=30.0)
         return HostMapTransport(host_map, inner=inner) if host_map else inner
 
     # -- lifecycle -------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""The fetcher's cheaper httpx setup (crawl/fasthttp.py) keeps httpx's behaviour: connection
-pools per host capped at the host's concurrency with keep-alive, the same pool decisions as
-httpcore's, server-closed idle connections replaced, cookies kept; and looks_like_text counts
-exactly the characters its definition names."""
+"""The fetcher's cheaper httpx setup (crawl/fasthttp.py, crawl/transport.py) keeps httpx's
+behaviour: connection pools per host capped at the host's concurrency with keep-alive,
+server-closed idle connections replaced, cookies kept; and looks_like_text counts exactly the
+characters its definition names."""
 from __future__ import annotations
 
 import asyncio
@@ -9,16 +9,15 @@ import random
 import socketserver
 import threading
 from collections import Counter
-from types import SimpleNamespace
 
-import httpcore
 import httpx
 import pytest
 
 from crawl import fetch
 from crawl.config import Config, FetchSettings, Politeness, SiteConfig
-from crawl.fasthttp import LinearPool, PerHostTransport, fast_transport
+from crawl.fasthttp import PerHostTransport
 from crawl.fetch import Fetcher
+from crawl.transport import HTTP11Transport
 
 
 # -- a raw HTTP/1.1 keep-alive server that counts connections --------------------------------
@@ -122,6 +121,8 @@ async def test_each_host_gets_its_own_keep_alive_pool_capped_at_its_concurrency(
             await asyncio.sleep(0.01)
         srv.release.set()
         results = await task
+        # Each host's requests went through its own HTTP11Transport (behind the replay host map).
+        assert {type(t._inner) for t in fetcher._client._transport._by_host.values()} == {HTTP11Transport}
     assert [r.outcome for r in results] == ["fetched"] * 60
     assert srv.max_open == {"one.example": 3, "two.example": 3}
     # Keep-alive: 31 requests per host (robots.txt + 30 pages) over its 3 connections.
@@ -135,9 +136,7 @@ async def _fetch_all(fetcher: Fetcher, urls: list[str]):
 
 async def test_an_idle_connection_the_server_closed_is_replaced_not_reused(server):
     srv = server(close_after_response=True)
-    limits = httpx.Limits(max_connections=2, max_keepalive_connections=2, keepalive_expiry=30.0)
-    async with httpx.AsyncClient(transport=fast_transport(limits)) as client:
-        assert type(client._transport._pool) is LinearPool
+    async with httpx.AsyncClient(transport=HTTP11Transport(max_connections=2)) as client:
         first = await client.get(srv.url + "/a")
         assert await asyncio.to_thread(srv.closed.wait, 10)
         second = await client.get(srv.url + "/b")     # would fail on the dead socket if reused
@@ -153,65 +152,6 @@ async def test_cookies_set_by_a_site_are_still_sent_back(server):
         await fetcher.fetch("http://one.example/set-cookie")
         await fetcher.fetch("http://one.example/after")
     assert srv.cookies_seen[-3:] == [None, None, "session=abc"]
-
-
-class _FakeConnection:
-    def __init__(self, rng: random.Random, origins):
-        self.origin = rng.choice(origins)
-        self.closed, self.expired = rng.random() < 0.1, rng.random() < 0.1
-        self.idle = rng.random() < 0.4
-        self.available = self.idle or rng.random() < 0.1
-
-    def is_closed(self): return self.closed
-    def has_expired(self): return self.expired
-    def is_idle(self): return self.idle
-    def is_available(self): return self.available
-    def can_handle_request(self, origin): return origin == self.origin
-
-
-class _FakeRequest:
-    def __init__(self, rng: random.Random, origins):
-        self.request = SimpleNamespace(url=SimpleNamespace(origin=rng.choice(origins)))
-        self.queued = rng.random() < 0.7
-        self.connection = None
-
-    def is_queued(self): return self.queued
-
-    def assign_to_connection(self, connection):
-        self.connection, self.queued = connection, False
-
-
-def _pool_state(seed: int):
-    rng = random.Random(seed)
-    origins = ["a", "b", "c"]
-    pool = LinearPool(max_connections=rng.randint(1, 8), max_keepalive_connections=rng.randint(0, 8))
-    made = []
-
-    def create_connection(origin):
-        c = _FakeConnection(rng, origins)
-        c.origin, c.idle, c.available = origin, False, False
-        made.append(c)
-        return c
-
-    pool.create_connection = create_connection
-    pool._connections = [_FakeConnection(rng, origins) for _ in range(rng.randint(0, 10))]
-    pool._requests = [_FakeRequest(rng, origins) for _ in range(rng.randint(0, 10))]
-    return pool, made
-
-
-def _outcome(pool, made, closing):
-    ids = {id(c): i for i, c in enumerate(pool._connections + made + closing)}
-    return ([ids[id(c)] for c in pool._connections], [ids[id(c)] for c in closing],
-            [ids.get(id(r.connection)) for r in pool._requests], len(made))
-
-
-@pytest.mark.parametrize("seed", range(400))
-def test_the_linear_pool_decides_exactly_as_httpcores(seed):
-    stock_pool, stock_made = _pool_state(seed)
-    linear_pool, linear_made = _pool_state(seed)
-    stock = httpcore.AsyncConnectionPool._assign_requests_to_connections(stock_pool)
-    linear = linear_pool._assign_requests_to_connections()
-    assert _outcome(linear_pool, linear_made, linear) == _outcome(stock_pool, stock_made, stock)
 
 
 # -- looks_like_text ------------------------------------------------------------------------

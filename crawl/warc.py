@@ -45,6 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from isal import isal_zlib
 from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
@@ -53,7 +54,11 @@ from warcio.warcwriter import WARCWriter
 #: zlib level of each record's gzip member. Measured on 1,500 replay pages (14 KiB of HTML each),
 #: CPU ms per written exchange / KiB on disk: level 9 (warcio's) 0.49 / 4.5, 6: 0.39 / 4.6,
 #: 3: 0.33 / 4.8, 1: 0.28 / 4.9. Readers do not care: every level is plain gzip.
+#: Levels 0-3 are compressed by ISA-L (``isal``, Intel's deflate with hand-written SIMD) rather
+#: than zlib: on 200 replay records (19 KiB each) level 1 took 0.038 CPU ms a record against
+#: zlib's 0.156, for 2 % smaller output (issue 12). Still one plain gzip member per record.
 GZIP_LEVEL = 1
+_ISAL_LEVELS = range(0, 4)
 SERVER_NOT_MODIFIED = "http://netpreserve.org/warc/1.1/revisit/server-not-modified"
 _DROP = {"content-encoding", "transfer-encoding", "content-length"}
 _REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
@@ -82,7 +87,10 @@ def _items(headers: HeaderItems | None) -> list[tuple[str, str]]:
 
 def gzip_member(data: bytes | memoryview, level: int = GZIP_LEVEL) -> bytes:
     """``data`` as one complete gzip member (what ``gzip.decompress`` and warcio read)."""
-    c = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+    if level in _ISAL_LEVELS:
+        c = isal_zlib.compressobj(level, isal_zlib.DEFLATED, isal_zlib.MAX_WBITS + 16)
+    else:
+        c = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
     return c.compress(data) + c.flush()
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import httpx
+
 import extractors
 from crawl.config import load_config
 from crawl.fetch import Fetcher
@@ -45,3 +47,13 @@ async def crawl_once(arch: Archive, srv, run_id: str, sites=("almayadeen", "reut
                 runs.append(run)
         life.commit({r.site.name: r.counters for r in runs}, "completed")
     return {r.site.name: r for r in runs}
+
+
+# One client for the many ground-truth lookups of a test module: httpx.get builds a client (and
+# loads certifi's CA bundle) per call, ~30 ms each, which was most of a dedup fixture's time.
+_TRUTH_CLIENT = httpx.Client(timeout=30)
+
+
+def replay_truth(srv, url: str) -> httpx.Response:
+    """The replay web's ``/__replay__/truth`` answer for ``url``."""
+    return _TRUTH_CLIENT.get(srv.url + "/__replay__/truth", params={"url": url})

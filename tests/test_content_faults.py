@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from pipeline_helpers import config, crawl_once
+from pipeline_helpers import replay_truth, config, crawl_once
 from replay import Knobs, start_replay
 from replay.corpus import unit
 from storage.lake import Archive
@@ -56,7 +56,7 @@ def assert_archive_consistent(arch: Archive) -> None:
 
 
 def truth(srv, url: str) -> dict | None:
-    r = httpx.get(srv.url + "/__replay__/truth", params={"url": url})
+    r = replay_truth(srv, url)
     return r.json() if r.status_code == 200 else None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from pipeline_helpers import crawl_once
+from pipeline_helpers import replay_truth, crawl_once
 from replay import Knobs, start_replay
 from replay.groundtruth import near_dup_scores
 from storage.lake import Archive
@@ -17,7 +17,7 @@ KNOBS = dict(syndicate_share=0.3, duplicate_share=0.2, url_variants=0.5)
 
 def truth(srv, url: str) -> dict:
     """Ground truth of a generated article; {} for the captured real pages the replay also serves."""
-    r = httpx.get(srv.url + "/__replay__/truth", params={"url": url})
+    r = replay_truth(srv, url)
     if r.status_code == 404 and "not an article of the replay" in r.text:
         return {"captured": True}
     assert r.status_code == 200, (url, r.text)

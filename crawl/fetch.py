@@ -171,8 +171,8 @@ class Fetcher:
         site = next((s for s in self.config.sites.values()
                      if any(host == d or host.endswith("." + d) for d in s.domains)), None)
         n = site.politeness.concurrency_per_host if site is not None else self.total_concurrency
-        inner = HTTP11Transport(max_connections=n, keepalive_expiry=30.0)
-        return HostMapTransport(host_map, inner=inner) if host_map else inner
+        # A host map (the replay web) is applied where connections open: no per-request rewrite.
+        return HTTP11Transport(max_connections=n, keepalive_expiry=30.0, connect_to=host_map)
 
     # -- lifecycle -------------------------------------------------------------
     async def aclose(self) -> None:

@@ -121,8 +121,11 @@ async def test_each_host_gets_its_own_keep_alive_pool_capped_at_its_concurrency(
             await asyncio.sleep(0.01)
         srv.release.set()
         results = await task
-        # Each host's requests went through its own HTTP11Transport (behind the replay host map).
-        assert {type(t._inner) for t in fetcher._client._transport._by_host.values()} == {HTTP11Transport}
+        # Each host's requests went through its own HTTP11Transport, the host map applied where it
+        # connects (no HostMapTransport rewriting every request).
+        transports = fetcher._client._transport._by_host.values()
+        assert {type(t) for t in transports} == {HTTP11Transport}
+        assert all(t._connect_to.keys() == host_map.keys() for t in transports)
     assert [r.outcome for r in results] == ["fetched"] * 60
     assert srv.max_open == {"one.example": 3, "two.example": 3}
     # Keep-alive: 31 requests per host (robots.txt + 30 pages) over its 3 connections.

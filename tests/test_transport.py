@@ -495,9 +495,49 @@ async def _replay_answers(transport: httpx.AsyncBaseTransport, base: str, urls: 
 async def test_the_replay_web_answers_as_through_httpxs_own_transport(knobs):
     corpus = Corpus(seed=3, per_site=40)
     urls = _replay_urls(corpus)
-    with LoopbackServer(build_app(corpus, knobs)) as srv:
+    app = build_app(corpus, knobs)
+    with LoopbackServer(app) as srv:
         ours = await _replay_answers(HTTP11Transport(max_connections=4), srv.url, urls)
     with LoopbackServer(build_app(corpus, knobs)) as srv:
         stock = await _replay_answers(httpx.AsyncHTTPTransport(), srv.url, urls)
-    assert ours == stock
+    # One difference is allowed, and only where the replay saw our request twice: a cut that
+    # reached us as a reset before any response byte (the kernel drops unread bytes on a RST;
+    # timing) looks like a kept-alive connection the server dropped, and a GET is then sent once
+    # more, to which the replay (faults on first attempts only) answers whole.
+    attempts = app.state.replay.attempts
+    retried = {url for url in urls if attempts[httpx.URL(url).host + httpx.URL(url).raw_path.decode()] > 1}
+    for a, b in zip(ours, stock, strict=True):
+        if a[0] in retried and b[1:] == ("cut",):
+            assert a[1] == 200, a[:4]
+        else:
+            assert a == b
     assert any(a[1] == 200 for a in ours)
+
+
+async def test_connect_to_sends_a_host_to_another_address_keeping_url_and_host_header():
+    """The replay host map applied at connect time: the request goes to the mapped address, under
+    its base path, with the site's Host header; the response still names the site's URL."""
+    seen: list[tuple[bytes, bytes]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        line, *headers = head.split(b"\r\n")
+        host = next(h.split(b":", 1)[1].strip() for h in headers if h.lower().startswith(b"host:"))
+        seen.append((line, host))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = HTTP11Transport(connect_to={"news.example": f"http://127.0.0.1:{port}/base/"})
+    try:
+        async with httpx.AsyncClient(transport=transport) as client:
+            r = await client.get("https://news.example/world/a?x=1")
+        assert (r.status_code, r.text, str(r.url)) == (200, "ok", "https://news.example/world/a?x=1")
+        assert seen == [(b"GET /base/world/a?x=1 HTTP/1.1", b"news.example")]
+        with pytest.raises(ValueError, match="'news.example' -> 'ftp://x': the target must be an http"):
+            HTTP11Transport(connect_to={"news.example": "ftp://x"})
+    finally:
+        server.close()
+        await server.wait_closed()

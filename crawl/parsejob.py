@@ -171,13 +171,23 @@ async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple
     the page is failed:extract_timeout as in ``extract_page_off_loop``. Workers gone (killed for
     another page, crashed) or running other extractor code: the page is parsed here instead."""
     fut = job.future
+    if fut.cancelled():
+        # Dropped from the queue when the pool stopped (another page over budget, a worker exit):
+        # like a worker gone, the page is parsed here.
+        return await extract_page_off_loop(run, r), None
     try:
-        if fut.done() and not fut.cancelled():
+        if fut.done():
             # Parsed while the crawl went on fetching (most pages): its result (or exception, handled
             # below as before), without a wrapping future, a timeout handle and a loop wake-up.
             parsed, facts = fut.result()
         else:
             parsed, facts = await asyncio.wait_for(asyncio.wrap_future(fut), run.extract_budget_s)
+    except asyncio.CancelledError:
+        # The job was dropped while we waited (the pool stopped: its queue is cancelled), not this
+        # crawl: parse here. A cancelled crawl (this task being cancelled) goes on cancelling.
+        if fut.cancelled() and not asyncio.current_task().cancelling():
+            return await extract_page_off_loop(run, r), None
+        raise
     except TimeoutError:
         job.pool.broken(job.generation, f"{r.final_url} took longer than {run.extract_budget_s:g}s", kill=True)
         extract_timed_out(run, r)

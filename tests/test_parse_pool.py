@@ -5,6 +5,7 @@ the crawl is cancelled, SIGKILLed or SIGTERMed (real subprocesses, real signals)
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
@@ -61,6 +62,41 @@ async def test_pages_parsed_in_workers_give_the_rows_of_pages_parsed_here(tmp_pa
     assert counters["extracted"] == len(urls) == len(pooled) > 20
     assert not parsejob._STALE_CODE, "the workers' extractor code differed: pages were parsed here"
     keep = ("content_hash", "url", "title", "body", "story_id", "duplicate_of", "quality", "ticker", "published_at")
+    assert {u: {k: r.get(k) for k in keep} for u, r in pooled.items()} == \
+           {u: {k: r.get(k) for k in keep} for u, r in here.items()}
+
+
+async def test_jobs_dropped_by_a_pool_stop_are_parsed_here(tmp_path, monkeypatch):
+    """A pool that stops (another page over budget, a worker exit) cancels its queued jobs; their
+    pages are parsed in the crawl process, never surfacing as a cancelled batch."""
+    monkeypatch.setattr(parsejob, "_STALE_CODE", set())
+
+    class DroppingPool(ParsePool):
+        """Every other job comes back cancelled, as ProcessPoolExecutor.shutdown(cancel_futures=True)
+        leaves the queued ones."""
+        submitted = dropped = 0
+
+        def submit(self, fn, *args):
+            job = super().submit(fn, *args)
+            self.submitted += 1
+            if job is not None and self.submitted % 2 == 0:
+                cancelled = concurrent.futures.Future()
+                cancelled.cancel()
+                job = parsepool.PoolJob(cancelled, self, self.generation, job.spec_code)
+                self.dropped += 1
+            return job
+
+    srv = start_replay(seed=5, per_site=30)
+    pool = DroppingPool(1)
+    try:
+        urls, counters, pooled = await _crawl(tmp_path / "pool", srv, pool, monkeypatch)
+        _, _, here = await _crawl(tmp_path / "here", srv, ParsePool(0), monkeypatch)
+    finally:
+        pool.shutdown()
+        srv.stop()
+    assert pool.dropped > 10
+    assert counters["extracted"] == len(urls) == len(pooled) > 20
+    keep = ("content_hash", "url", "title", "body", "story_id", "duplicate_of", "ticker")
     assert {u: {k: r.get(k) for k in keep} for u, r in pooled.items()} == \
            {u: {k: r.get(k) for k in keep} for u, r in here.items()}
 

@@ -32,10 +32,9 @@ def _spaced(ch: str) -> bool:
 _LABEL_STARTS = ("breaking", "urgent", "just in", "developing")
 
 
-@lru_cache(maxsize=4096)   # the same items come back on every page of the run
-def normalize_ticker(text: str) -> str:
-    """The identity key of a ticker item: NFC, casefold, punctuation/quotes/dashes removed,
-    whitespace collapsed."""
+def _spaced_out(text: str, keep: str = "") -> str:
+    """NFC, casefolded, apostrophes inside words dropped, every punctuation, symbol and space
+    character but ``keep`` turned into a space (not yet collapsed)."""
     text = unicodedata.normalize("NFC", text).casefold()
     if "'" in text or "\u2019" in text or "\u02bc" in text:
         text = _APOSTROPHES.sub("", text)
@@ -43,10 +42,22 @@ def normalize_ticker(text: str) -> str:
     # unicodedata.category call per character: ~10x faster on a body paragraph, and
     # strip_ticker_lines normalises every paragraph of every article.
     for ch in set(text):
-        if _SPACED.get(ch) or (ch not in _SPACED and _spaced(ch)):
+        if ch not in keep and (_SPACED.get(ch) or (ch not in _SPACED and _spaced(ch))):
             text = text.replace(ch, " ")
-    text = " ".join(text.split())
+    return text
+
+
+def _key(spaced: str) -> str:
+    """Whitespace collapsed, the ticker's label dropped."""
+    text = " ".join(spaced.split())
     return _LABEL.sub("", text) if text.startswith(_LABEL_STARTS) else text
+
+
+@lru_cache(maxsize=4096)   # the same items come back on every page of the run
+def normalize_ticker(text: str) -> str:
+    """The identity key of a ticker item: NFC, casefold, punctuation/quotes/dashes removed,
+    whitespace collapsed."""
+    return _key(_spaced_out(text))
 
 
 def paragraph_keys(body: str) -> list[str]:
@@ -56,17 +67,7 @@ def paragraph_keys(body: str) -> list[str]:
     beside it is not between word characters, so every step but the space-making one gives the
     paragraphs' results joined by "\n\n"; that one leaves "\n" alone until the paragraphs are
     split apart, and each paragraph's own whitespace collapse turns a lone "\n" into a space."""
-    text = unicodedata.normalize("NFC", body).casefold()
-    if "'" in text or "\u2019" in text or "\u02bc" in text:
-        text = _APOSTROPHES.sub("", text)
-    for ch in set(text):
-        if ch != "\n" and (_SPACED.get(ch) or (ch not in _SPACED and _spaced(ch))):
-            text = text.replace(ch, " ")
-    keys = []
-    for part in text.split("\n\n"):
-        part = " ".join(part.split())
-        keys.append(_LABEL.sub("", part) if part.startswith(_LABEL_STARTS) else part)
-    return keys
+    return [_key(part) for part in _spaced_out(body, keep="\n").split("\n\n")]
 
 
 def distinct_items(items: Iterable[str]) -> dict[str, str]:

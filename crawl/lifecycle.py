@@ -10,9 +10,13 @@ lifecycle, owned here in plain Python so it is tested without Prefect:
 5. save the dedup indexes (after the commit: they never get ahead of the lake);
 6. refresh the derived search index (a failure there is logged, the run stays committed).
 
+5 and 6 run side by side (they write different files); a flow overlaps 6 with
+its reports as well (``commit_snapshot``, ``save_indexes``, ``update_search``).
+
 Leaving the ``with`` block without ``commit`` (an exception, a cancel) releases the staging
 lock, so the next run commits what was staged (crash recovery). Wall time of every phase is
-kept in ``timings``: per-run cost must stay flat as the archive grows.
+kept in ``timings`` (5 and 6 each their own, overlapping): per-run cost must stay flat as the
+archive grows.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -119,7 +124,20 @@ class ArchiveRun:
             self.staging.release()
 
     def commit(self, stats: dict[str, Counter], status: str) -> RunResult:
-        """Commit the staged batches and the run row as one snapshot, then save and refresh indexes."""
+        """Commit the staged batches and the run row as one snapshot, then save and refresh indexes
+        (the two side by side: they write different files)."""
+        result = self.commit_snapshot(stats, status)
+        with ThreadPoolExecutor(1, thread_name_prefix="search-refresh") as pool:
+            search = pool.submit(self.update_search)
+            self.save_indexes()
+            result.search = search.result()
+        result.timings = dict(self.timings)
+        return result
+
+    def commit_snapshot(self, stats: dict[str, Counter], status: str) -> RunResult:
+        """Step 4: the staged batches and the run row, one snapshot. The derived indexes are
+        :meth:`save_indexes` (before the run lets go of its run lock: the next run loads them)
+        and :meth:`update_search` (any time after; a flow overlaps it with its reports)."""
         if self.archive.shared:
             self._ship_warc()
         elif self.warc_writer is not None:
@@ -136,8 +154,18 @@ class ArchiveRun:
             self.staging.release()   # committed (directory gone) or not: then the next run recovers it
             con.close()
         self.lap("commit")
+        return RunResult(self.run_id, snapshot, status, dict(self.timings))
+
+    def save_indexes(self) -> None:
+        """Step 5, after the commit: the dedup indexes never get ahead of the lake."""
+        started = time.perf_counter()
         save_dedup(self.archive, self.dedup)
-        self.lap("save_dedup")
+        self.timings["save_dedup"] = round(time.perf_counter() - started, 3)
+
+    def update_search(self) -> str | None:
+        """Step 6: what the search refresh did, or None (not refreshed; logged, the run stays committed).
+        Its own wall time in ``timings``; it may overlap :meth:`save_indexes`."""
+        started = time.perf_counter()
         search = None
         try:
             # A shared archive's index is per host, brought up to date by `search` itself
@@ -146,5 +174,5 @@ class ArchiveRun:
             search = str(refresh_index(self.archive)) if refresh else None
         except (SearchError, OSError, duckdb.Error) as e:   # the archive is committed; the index catches up
             log.warning("search index not refreshed: %s; run `newsarchive search --refresh`", e)
-        self.lap("search_refresh")
-        return RunResult(self.run_id, snapshot, status, dict(self.timings), search)
+        self.timings["search_refresh"] = round(time.perf_counter() - started, 3)
+        return search

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from crawl.fetch import Fetcher
 from crawl.hostgate import host_gate_for
 from crawl.lifecycle import ArchiveRun
+from crawl.parsejob import job_spec
+from crawl.parsepool import shared_pool
 from crawl.pipeline import SiteRun, discover_urls
 from crawl.plan import ScrapePlan
 from storage.lake import Archive
@@ -90,6 +92,8 @@ async def open_crawl(plan: ScrapePlan, archive: Archive, *, flow_label: str, flo
             host_gate=gate))
         crawl.site_runs = [plan.site_run(s, run.run_id, fetcher=fetcher, staging=run.staging, state=state,
                                          dedup=run.dedup, state_loader=loader) for s in plan.sites]
+        if any(job_spec(r) is not None for r in crawl.site_runs):
+            shared_pool().warm()   # the parse workers start while discovery runs, not at the first page
         if discover_now:
             crawl.discovery = {r.site.name: asyncio.create_task(discover_urls(r, max_urls=max_urls))
                                for r in crawl.site_runs}

@@ -8,6 +8,7 @@ pages (never one per page), the run log, the summary artifact and the final stat
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -122,17 +123,25 @@ async def scrape(
         async with crawl:
             runs, results = await crawl_sites(crawl, batch_size, skip_known)
             outcome = Outcome.of(plan, runs, results)
-            committed = crawl.run.commit(outcome.stats, outcome.status)
-    return await publish(plan, runs, outcome, committed, arch)
+            committed = crawl.run.commit_snapshot(outcome.stats, outcome.status)
+            # The search refresh (an fts build, ~1.5 s per 6,000 new articles) runs while the dedup
+            # indexes are saved and the reports are published; it has a lock of its own.
+            # run_in_executor starts its thread now (a to_thread task would wait for the loop).
+            search = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run,
+                                                                crawl.run.update_search)
+            try:
+                crawl.run.save_indexes()   # under the run lock: the next run loads them at its start
+            except BaseException:
+                await asyncio.gather(search, return_exceptions=True)
+                raise
+    return await publish(plan, runs, outcome, committed, arch, search, crawl.run.timings)
 
 
-async def publish(plan: ScrapePlan, runs: list[SiteRun], outcome: Outcome, done: RunResult, arch: Archive):
-    """The run log, the summary artifact and the final Prefect state of a committed run."""
+async def publish(plan: ScrapePlan, runs: list[SiteRun], outcome: Outcome, done: RunResult, arch: Archive,
+                  search: "asyncio.Future[str | None]", timings: dict[str, float]):
+    """The run log, the summary artifact and the final Prefect state of a committed run
+    (``search``: the search refresh under way, awaited last)."""
     logger = get_run_logger()
-    if done.search is not None:
-        logger.info("search index: %s", done.search)
-    logger.info("phase timings (s): %s", ", ".join(f"{k} {v}" for k, v in done.timings.items()))
-    report("timings", run_id=done.run_id, timings=done.timings)
     # One line per site here; the whole counter table is the run's artifact (and what `run` prints).
     logger.info("run %s committed as snapshot %s: %s", done.run_id, done.snapshot, "; ".join(
         f"{site} " + ", ".join(f"{k} {c.get(k, 0)}" for k in ("fetched", "new", "changed", "unchanged", "failed"))
@@ -150,6 +159,12 @@ async def publish(plan: ScrapePlan, runs: list[SiteRun], outcome: Outcome, done:
         markdown=f"# Scrape run `{done.run_id}` (snapshot {done.snapshot})\n\n"
                  f"{markdown_table(outcome.stats)}\n{drift_md}")
     await publish_report(arch, done.run_id)
+    done.search = await search
+    done.timings = dict(timings)
+    if done.search is not None:
+        logger.info("search index: %s", done.search)
+    logger.info("phase timings (s): %s", ", ".join(f"{k} {v}" for k, v in done.timings.items()))
+    report("timings", run_id=done.run_id, timings=done.timings)
     result = {"run_id": done.run_id, "snapshot": done.snapshot, "archive": arch.location,
               "stats": {k: dict(v) for k, v in outcome.stats.items()}, "errors": outcome.errors[:50],
               "error_count": len(outcome.errors), "timings": done.timings,

@@ -48,6 +48,9 @@ MAX_SEGMENTS = 8
 INDEX_FORMAT = "2"   # 2: terms sorted by termid, index on url
 FTS_OPTIONS = "stemmer = 'english', stopwords = 'english', strip_accents = 1, lower = 1, overwrite = 1"
 LOCK_WAIT_S = 10.0
+# Row groups of 2,048 rows (DuckDB's default: 122,880): a segment of a few thousand articles is
+# then several row groups, so building its index (_fill_fts_index) uses every core.
+ATTACH_OPTIONS = "ROW_GROUP_SIZE 2048"
 REFRESH_MEMORY_LIMIT = "256MB"   # DuckDB buffer memory of an index refresh (see _refresh_index)
 
 
@@ -100,18 +103,56 @@ def _new_segment(con: duckdb.DuckDBPyConnection, source_sql: str, params: list |
     existing = _segments(con)
     n = max((int(s.split("_")[1]) for s in existing), default=0) + 1
     name = f"seg_{n:06d}"
-    con.execute(f"CREATE TABLE {name} AS {source_sql}", params or [])
+    con.execute(f"CREATE TABLE {name} AS SELECT * FROM ({source_sql}) LIMIT 0", params or [])
+    # fts on the empty table: its schema, stopwords, tokenize and match_bm25 macros, empty tables;
+    # the rows and the index tables are filled below (_fill_fts_index).
+    con.execute(f"PRAGMA create_fts_index('{name}', 'url', 'title', 'body', {FTS_OPTIONS})")
+    con.execute(f"INSERT INTO {name} {source_sql}", params or [])
     rows = con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
     if rows == 0:
-        con.execute(f"DROP TABLE {name}")
+        _drop_segment(con, name)
         return "", 0
-    con.execute(f"PRAGMA create_fts_index('{name}', 'url', 'title', 'body', {FTS_OPTIONS})")
-    # fts writes terms in document order; sorted by term a query reads only its own
-    # postings (zonemaps). Same rows, so fts's own match_bm25 still works on it.
-    con.execute(f"CREATE OR REPLACE TABLE fts_main_{name}.terms AS "
-                f"SELECT * FROM fts_main_{name}.terms ORDER BY termid, docid")
+    _fill_fts_index(con, name)
     con.execute(f"CREATE INDEX {name}_url ON {name} (url)")
     return name, rows
+
+
+def _fill_fts_index(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """The index tables fts's ``create_fts_index`` would write for ``name``'s rows, written faster.
+
+    Same tokenizer (fts's own ``tokenize`` macro), stopwords, stemmer, document ids (rowid),
+    lengths, document frequencies and statistics (tests/test_archive_search.py compares the
+    tables with fts's own). Where it differs: fts computes lengths, term ids and document
+    frequencies with correlated UPDATEs, this with one grouped pass; term ids follow the
+    terms' order instead of fts's arbitrary one; and ``terms`` is written sorted by term id,
+    so a query reads only its own postings (zonemaps) without a re-sort. With the index's
+    2,048-row row groups (``_attach``) the tokenizing scan runs on every core: 6,000 articles
+    take ~1.0 s instead of fts's ~1.4 s plus 0.2 s of sorting.
+    """
+    fts, tokens = f"fts_main_{name}", f"fts_tokens_{name}"
+    con.execute(f"INSERT INTO {fts}.docs (docid, name) SELECT rowid, url FROM {name}")
+    tokenized = " UNION ALL ".join(
+        f"SELECT unnest({fts}.tokenize(s.{field})) AS w, s.rowid AS docid, "
+        f"(SELECT fieldid FROM {fts}.fields WHERE field = '{field}') AS fieldid FROM {name} AS s"
+        for field in ("title", "body"))
+    con.execute(f"""CREATE TEMP TABLE {tokens} AS
+        SELECT stem(w, 'english') AS term, docid, fieldid FROM ({tokenized})
+        WHERE w NOT NULL AND len(w) > 0 AND w NOT IN (SELECT sw FROM {fts}.stopwords)""")
+    try:
+        con.execute(f"""INSERT INTO {fts}.dict (termid, term, df)
+            SELECT row_number() OVER (ORDER BY term) - 1, term, count(DISTINCT docid)
+            FROM temp.{tokens} GROUP BY term""")
+        con.execute(f"""INSERT INTO {fts}.terms (docid, fieldid, termid)
+            SELECT t.docid, t.fieldid, d.termid FROM temp.{tokens} AS t JOIN {fts}.dict AS d USING (term)
+            ORDER BY d.termid, t.docid""")
+        con.execute(f"""UPDATE {fts}.docs AS d SET len = coalesce(c.n, 0)
+            FROM (SELECT docs.docid, count(t.docid) AS n FROM {fts}.docs AS docs
+                  LEFT JOIN temp.{tokens} AS t USING (docid) GROUP BY docs.docid) AS c
+            WHERE d.docid = c.docid""")
+        con.execute(f"DELETE FROM {fts}.stats")
+        con.execute(f"INSERT INTO {fts}.stats SELECT count(docid), sum(len) / count(len) FROM {fts}.docs")
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS temp.{tokens}")
 
 
 def _drop_segment(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -135,7 +176,7 @@ def _full_build(archive: Archive, lake: duckdb.DuckDBPyConnection, snapshot_id: 
     target = index_path(archive)
     tmp = target.with_name(target.name + ".building")
     tmp.unlink(missing_ok=True)
-    lake.execute(f"ATTACH '{tmp}' AS search")
+    lake.execute(f"ATTACH '{tmp}' AS search ({ATTACH_OPTIONS})")
     try:
         lake.execute("USE search")
         _, rows = _new_segment(lake, _source())
@@ -157,7 +198,7 @@ def _attach_index(lake: duckdb.DuckDBPyConnection, path: Path) -> None:
     deadline = time.monotonic() + LOCK_WAIT_S
     while True:
         try:
-            lake.execute(f"ATTACH '{path}' AS search")
+            lake.execute(f"ATTACH '{path}' AS search ({ATTACH_OPTIONS})")
             return
         except duckdb.IOException as e:
             if "lock" not in str(e).lower() or time.monotonic() > deadline:

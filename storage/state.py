@@ -44,7 +44,7 @@ def load_state(con: duckdb.DuckDBPyConnection, sites: list[str], urls: list[str]
     scope = ""
     if urls is not None:
         # A temp table joined (not a huge IN list): the planner hash-joins it with the scan.
-        con.execute("CREATE OR REPLACE TEMP TABLE wanted_urls AS SELECT unnest(?::VARCHAR[]) AS url", [list(urls)])
+        _wanted_table(con, urls)
         scope = "AND url IN (SELECT url FROM temp.wanted_urls)"
     # A fetch whose article row is missing from the lake (lost by a crash in older versions:
     # its fetch-log row was committed without it) is not trusted: no validators, no hash, so the
@@ -75,6 +75,17 @@ def load_state(con: duckdb.DuckDBPyConnection, sites: list[str], urls: list[str]
     if urls is not None:
         con.execute("DROP TABLE temp.wanted_urls")
     return state
+
+
+def _wanted_table(con: duckdb.DuckDBPyConnection, urls: list[str]) -> None:
+    """``temp.wanted_urls`` holding ``urls``. They go over as one newline-joined string split by
+    DuckDB: a Python list bound as ``?::VARCHAR[]`` is converted element by element, ~0.13 ms
+    per URL (0.4 s for a 3,000-URL site, before its first batch could start)."""
+    if any("\n" in u for u in urls):   # not a URL this crawl makes; kept correct anyway
+        con.execute("CREATE OR REPLACE TEMP TABLE wanted_urls AS SELECT unnest(?::VARCHAR[]) AS url", [list(urls)])
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE wanted_urls AS "
+                "SELECT unnest(string_split(?, chr(10))) AS url", ["\n".join(urls)])
 
 
 def archive_state_loader(archive, sites: list[str]):

@@ -152,3 +152,40 @@ def test_ranking_is_fts_match_bm25s_over_sorted_postings(tmp_path):
         assert con.execute("SELECT count(*) FROM duckdb_indexes() WHERE index_name LIKE 'seg%url'").fetchone()[0] == 2
     finally:
         con.close()
+
+
+def test_segment_index_tables_are_fts_create_fts_indexs_own(tmp_path):
+    # storage.search writes a segment's fts tables itself (one grouped pass instead of fts's
+    # correlated UPDATEs); what search reads must be what fts would have written for the rows.
+    import duckdb
+    con = duckdb.connect(config=search_mod.EXTENSION_CONFIG)
+    search_mod._load_fts(con)
+    con.execute(f"ATTACH '{tmp_path / 'index.duckdb'}' AS search ({search_mod.ATTACH_OPTIONS})")
+    con.execute("USE search")
+    rng = random.Random(9)
+    words = ["Erdoğan", "Café", "talks", "the", "and", "it's", "2024", "U.S.", "ceasefire", "naïve", "co-op",
+             "Lavrov's", "running", "runs", "ran", "oil-price", "Ümit", "a", "", "—", "(Reuters)", "e-mail"]
+    rows = [(f"https://e/{i}", rng.choice(["reuters", "almayadeen"]), None,
+             None if i % 17 == 0 else " ".join(rng.choice(words) for _ in range(rng.randint(0, 8))),
+             "" if i % 23 == 0 else " ".join(rng.choice(words) for _ in range(rng.randint(1, 300))))
+            for i in range(5000)]       # more than two of the index's 2,048-row row groups
+    con.execute("CREATE TABLE src (url VARCHAR, site VARCHAR, published_at TIMESTAMPTZ, title VARCHAR, body VARCHAR)")
+    con.executemany("INSERT INTO src VALUES (?, ?, ?, ?, ?)", rows)
+    con.execute("CREATE TABLE ref AS SELECT * FROM src")
+    con.execute(f"PRAGMA create_fts_index('ref', 'url', 'title', 'body', {search_mod.FTS_OPTIONS})")
+    name, n = search_mod._new_segment(con, "SELECT url, site, published_at, title, body FROM src")
+    assert n == 5000
+
+    def table(schema, sql):
+        return sorted(con.execute(sql.format(f=schema)).fetchall(), key=repr)
+    for sql in ("SELECT docid, name, len FROM {f}.docs",
+                "SELECT term, df FROM {f}.dict",
+                "SELECT t.docid, t.fieldid, d.term FROM {f}.terms t JOIN {f}.dict d USING (termid)",
+                "SELECT num_docs, avgdl FROM {f}.stats",
+                "SELECT fieldid, field FROM {f}.fields"):
+        assert table(f"fts_main_{name}", sql) == table("fts_main_ref", sql), sql
+    assert con.execute(f"SELECT count(*) FROM fts_main_{name}.terms").fetchone()[0] > 100_000
+    # fts's own query macro reads the tables and scores as over fts's (summed in another order).
+    q = "SELECT name, round({f}.match_bm25(name, 'erdogan cafe talks'), 9) AS s FROM {f}.docs WHERE s IS NOT NULL"
+    assert table(f"fts_main_{name}", q) == table("fts_main_ref", q)
+    assert not con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary").fetchone()[0]

@@ -55,6 +55,12 @@ async def test_scrape_twice_archives_once_and_counts_not_modified(prefect_harnes
     assert body.startswith("ISTANBUL, March 7")
     assert "Register now" not in body and "Trust Principles" not in body
 
+    # The search refresh runs beside the reports (flows/scrape.py): done when the flow returns.
+    from storage.search import indexed_snapshot, search
+    assert indexed_snapshot(arch) == first["snapshot"]
+    assert AM_SEED in [h.url for h in search(arch, "Russia Ukraine diplomats arrive in Turkey")][:3]
+    assert {"commit", "save_dedup", "search_refresh"} <= set(first["timings"])
+
     versions_before = query(arch, "SELECT count(*) FROM article_versions")[1][0][0]
     second = await scrape(archive=str(arch.root), replay_url=replay_small.url, delay_s=0.0)
     for site, c in second["stats"].items():

@@ -142,6 +142,25 @@ async def test_the_crawl_goes_on_in_process_when_the_pool_cannot_start(tmp_path,
     assert pool.disabled is not None and pool.submit(len, "x") is None
 
 
+def test_warm_starts_a_worker_before_the_first_page_and_is_a_no_op_after():
+    pool = ParsePool(1)
+    try:
+        assert pool.pids() == []
+        thread = pool.warm()
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+        deadline = time.monotonic() + 30
+        while not pool.pids() and time.monotonic() < deadline:   # the no-op job brought one up
+            time.sleep(0.01)
+        started = pool.pids()
+        assert len(started) == 1 and not _gone(started[0])
+        assert pool.warm() is None                                 # already running
+        assert pool.submit(sum, [1, 2]).future.result(timeout=30) == 3 and pool.pids() == started
+    finally:
+        pool.shutdown()
+    assert ParsePool(0).warm() is None                             # NEWSARCHIVE_PARSE_WORKERS=0: nothing starts
+
+
 def test_a_page_over_budget_kills_its_workers_and_later_pages_get_new_ones():
     pool = ParsePool(1)
     try:

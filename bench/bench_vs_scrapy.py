@@ -20,6 +20,10 @@ own process, one after the other against that same replay web:
     ``run`` head start, flows/head_start.py, is not used here).
 * ``scrapy``: a Scrapy spider fetching the article URLs the flow fetched (read back from the
   flow's ``fetch_log``) and running the project's own extractors (``extractors.extract``).
+* ``sitemaps``: a Scrapy spider that finds the articles itself, as the flow does: from each
+  site's configured sitemaps (the flow's), index -> monthly urlsets read with Scrapy's own
+  sitemap parser, each article fetched as soon as it is found, with the project's extractors.
+  Pages/s counts article pages, as for the flow (the sitemaps are fetched but not counted).
 * ``fetch``: the same spider without parsing (Scrapy's own ceiling).
 * ``trafilatura``: the same spider with ``trafilatura.extract`` instead.
 
@@ -56,7 +60,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-SCRAPY_MODES = ("scrapy", "fetch", "trafilatura")
+# "sitemaps": Scrapy finds the articles itself, from the sites' sitemaps, as the flow does.
+SCRAPY_MODES = ("scrapy", "sitemaps", "fetch", "trafilatura")
 
 
 def _cpu_s() -> float:
@@ -171,19 +176,22 @@ def run_scrapy(mode: str, replay_url: str, urls_file: str, concurrency: int) -> 
 
     urls = [u for u in Path(urls_file).read_text("utf-8").split() if u]
     parse = _parser(mode)
-    stats = {"pages": 0, "bodies": 0, "errors": 0}
+    stats = {"pages": 0, "bodies": 0, "errors": 0, "sitemaps": 0}
+
+    def request(url: str, callback, errback) -> "scrapy.Request":
+        parts = urlsplit(url)
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        # One download slot per real host: 16 concurrent requests per host, as the flow.
+        return scrapy.Request(replay_url + path, headers={"Host": parts.netloc}, dont_filter=True,
+                              meta={"url": url, "download_slot": parts.netloc}, callback=callback,
+                              errback=errback)
 
     class ArticleSpider(scrapy.Spider):
         name = "articles"
 
         async def start(self):
             for url in urls:
-                parts = urlsplit(url)
-                path = parts.path + (f"?{parts.query}" if parts.query else "")
-                # One download slot per real host: 16 concurrent requests per host, as the flow.
-                yield scrapy.Request(replay_url + path, headers={"Host": parts.netloc}, dont_filter=True,
-                                     meta={"url": url, "download_slot": parts.netloc},
-                                     errback=self.failed)
+                yield request(url, self.parse, self.failed)
 
         def parse(self, response):
             stats["pages"] += 1
@@ -194,18 +202,46 @@ def run_scrapy(mode: str, replay_url: str, urls_file: str, concurrency: int) -> 
         def failed(self, failure):
             stats["errors"] += 1
 
+    class SitemapSpider(ArticleSpider):
+        """The articles found from each site's configured sitemaps (index -> monthly urlsets),
+        read with Scrapy's own sitemap parser, fetched as they are found."""
+        name = "sitemaps"
+        seen: set[str] = set()
+
+        async def start(self):
+            for url in sitemap_urls:
+                yield request(url, self.parse_sitemap, self.failed)
+
+        def parse_sitemap(self, response):
+            from scrapy.utils.sitemap import Sitemap
+            stats["sitemaps"] += 1
+            sitemap = Sitemap(response.body)
+            follow = self.parse_sitemap if sitemap.type == "sitemapindex" else self.parse
+            for entry in sitemap:
+                loc = entry.get("loc")
+                if loc and loc not in self.seen:
+                    self.seen.add(loc)
+                    yield request(loc, follow, self.failed)
+
     process = CrawlerProcess(settings={
         "LOG_LEVEL": "WARNING", "ROBOTSTXT_OBEY": False, "DOWNLOAD_DELAY": 0,
         "CONCURRENT_REQUESTS": 2 * concurrency, "CONCURRENT_REQUESTS_PER_DOMAIN": concurrency,
         "COOKIES_ENABLED": False, "TELNETCONSOLE_ENABLED": False, "AUTOTHROTTLE_ENABLED": False,
         "HTTPCACHE_ENABLED": False, "RETRY_ENABLED": True,
     })
-    process.crawl(ArticleSpider)
+    if mode == "sitemaps":
+        from bench_crawl import _bench_config
+        from crawl.config import load_config
+        cfg_path = Path(urls_file).with_name("scrapy-sites.toml")   # the flow's sites, the flow's sitemaps
+        cfg_path.write_text(_bench_config(concurrency), "utf-8")
+        sitemap_urls = [u for site in load_config(cfg_path).sites.values() for u in site.sitemaps]
+    process.crawl(SitemapSpider if mode == "sitemaps" else ArticleSpider)
     t0, c0 = time.perf_counter(), _cpu_s()
     process.start()
     wall, cpu = time.perf_counter() - t0, _cpu_s() - c0
     pages = stats["pages"] or 1
-    return {"pipeline": f"scrapy+{mode}" if mode != "scrapy" else "scrapy+extractors", "pages": stats["pages"],
+    name = {"scrapy": "scrapy+extractors", "sitemaps": "scrapy+extractors (sitemaps)"}.get(mode, f"scrapy+{mode}")
+    return {"pipeline": name, "pages": stats["pages"], "sitemaps": stats["sitemaps"],
             "bodies": stats["bodies"], "errors": stats["errors"], "urls": len(urls), "wall_s": wall,
             "pages_per_s": stats["pages"] / wall, "cpu_ms_per_page": 1000 * cpu / pages}
 
@@ -310,7 +346,7 @@ def report(results: list[dict], as_json: bool) -> None:
     ratios = {}
     for flow in flows:
         name = flow["pipeline"]
-        for other in ("scrapy+extractors", "scrapy+trafilatura"):
+        for other in ("scrapy+extractors", "scrapy+extractors (sitemaps)", "scrapy+trafilatura"):
             if other in by:
                 ratios[f"{name} / {other}"] = round(flow["pages_per_s"] / by[other]["pages_per_s"], 2)
                 ratios[f"{name} after first request / {other}"] = round(
@@ -320,9 +356,9 @@ def report(results: list[dict], as_json: bool) -> None:
     if as_json:
         print(json.dumps({"results": results, "ratios": ratios, "loadavg": os.getloadavg()}, indent=2))
         return
-    print(f"{'pipeline':22} {'pages':>6} {'wall s':>7} {'pages/s':>8} {'CPU ms/page':>12} {'replay ms/page':>15}")
+    print(f"{'pipeline':30} {'pages':>6} {'wall s':>7} {'pages/s':>8} {'CPU ms/page':>12} {'replay ms/page':>15}")
     for r in results:
-        print(f"{r['pipeline']:22} {r['pages']:>6} {r['wall_s']:>7.1f} {r['pages_per_s']:>8.1f} "
+        print(f"{r['pipeline']:30} {r['pages']:>6} {r['wall_s']:>7.1f} {r['pages_per_s']:>8.1f} "
               f"{r['cpu_ms_per_page']:>12.2f} {r['replay_cpu_ms_per_page']:>15.2f}")
     for flow in flows:
         print(f"{flow['pipeline']}: {flow['pages_per_s_after_first_request']:.1f} pages/s after its first request "
@@ -332,7 +368,7 @@ def report(results: list[dict], as_json: bool) -> None:
               f"{flow['discovery_s']:.1f} s, between batches {flow['between_batches_s']:.1f} s; "
               f"stored {flow['stored']}, errors {flow['errors']}; phases {flow['timings']}")
     for k, v in ratios.items():
-        print(f"{k:55} {v}")
+        print(f"{k:66} {v}")
     print(f"load average at the end: {os.getloadavg()}")
 
 

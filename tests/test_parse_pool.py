@@ -153,7 +153,7 @@ def test_warm_starts_a_worker_before_the_first_page_and_is_a_no_op_after():
         while not pool.pids() and time.monotonic() < deadline:   # the no-op job brought one up
             time.sleep(0.01)
         started = pool.pids()
-        assert len(started) == 1 and not _gone(started[0])
+        assert len(started) == 1 and _running(started[0])
         assert pool.warm() is None                                 # already running
         assert pool.submit(sum, [1, 2]).future.result(timeout=30) == 3 and pool.pids() == started
     finally:
@@ -239,6 +239,14 @@ def _descendants(pid: int) -> set[int]:
             out.add(child)
             todo.append(child)
     return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process now (not exited, not a zombie)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
 
 
 def _gone(pid: int, timeout: float = 15.0) -> bool:

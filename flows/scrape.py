@@ -124,7 +124,7 @@ async def scrape(
             runs, results = await crawl_sites(crawl, batch_size, skip_known)
             outcome = Outcome.of(plan, runs, results)
             committed = crawl.run.commit_snapshot(outcome.stats, outcome.status)
-            # The search refresh (an fts build, ~1.5 s per 6,000 new articles) runs while the dedup
+            # The search refresh (an fts build, 1-2 s per 6,000 new articles) runs while the dedup
             # indexes are saved and the reports are published; it has a lock of its own.
             # run_in_executor starts its thread now (a to_thread task would wait for the loop).
             search = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run,

@@ -166,6 +166,12 @@ def test_state_of_many_urls_and_of_a_url_with_a_newline(arch):
     assert state.covers("https://e/x2999") and not state.covers(odd)
     assert with_odd.validators == {"https://e/1": ('"a1"', None), odd: ('"a3"', None)}
     assert with_odd.hashes == {"https://e/1": "h1", odd: "h3"}
+    con = arch.connect(read_only=True)
+    try:
+        none = load_state(con, ["ex"], [])
+    finally:
+        con.close()
+    assert (none.validators, none.hashes, none.loaded) == ({}, {}, set())
 
 
 def test_crashed_run_staging_is_recovered_by_the_next_run(arch):

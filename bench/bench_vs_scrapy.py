@@ -206,9 +206,9 @@ def run_scrapy(mode: str, replay_url: str, urls_file: str, concurrency: int) -> 
         """The articles found from each site's configured sitemaps (index -> monthly urlsets),
         read with Scrapy's own sitemap parser, fetched as they are found."""
         name = "sitemaps"
-        seen: set[str] = set()
 
         async def start(self):
+            self.seen: set[str] = set()
             for url in sitemap_urls:
                 yield request(url, self.parse_sitemap, self.failed)
 

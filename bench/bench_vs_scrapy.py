@@ -291,6 +291,8 @@ def main() -> None:
     ap.add_argument("--dump", help="write the flow's stored results (stories, duplicates, ...) as JSON here")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     ap.add_argument("--keep", action="store_true", help="keep the flow's archive and the URL list (temp dir)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run every pipeline this many times, alternating the order, and report the medians")
     ap.add_argument("--worker", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -306,9 +308,11 @@ def main() -> None:
     urls_file = str(work / "urls.txt")
     srv = ReplayProcess(args.articles)
     server = None
-    results = []
+    variants = ["server", "temporary"] if args.prefect == "both" else [args.prefect]
+    pipelines = [f"flow ({v})" for v in variants] + [m for m in SCRAPY_MODES if m not in args.skip]
+    rounds: list[list[dict]] = []
     try:
-        variants = ["server", "temporary"] if args.prefect == "both" else [args.prefect]
+        envs = {}
         for variant in variants:
             env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
             if variant == "server":
@@ -321,30 +325,51 @@ def main() -> None:
                     os.environ["PREFECT_API_URL"] = saved
             else:
                 env["PREFECT_HOME"] = str(work / "prefect-home-temporary")
-            flow_args = ["flow", srv.url, str(work / f"archive-{variant}"), str(args.concurrency),
-                         str(args.batch_size), urls_file if not results else str(work / f"urls-{variant}.txt"),
-                         (args.dump or "") if not results else ""]
-            res = _with_replay_cpu(srv.proc.pid, lambda: _worker(flow_args, env))
-            res["pipeline"] = f"flow ({variant})"
-            results.append(res)
-        for mode in SCRAPY_MODES:
-            if mode not in args.skip:
-                results.append(_with_replay_cpu(
-                    srv.proc.pid, lambda: _worker([mode, srv.url, urls_file, str(args.concurrency)])))
+            envs[variant] = env
+        for n in range(args.rounds):
+            # Odd rounds run the pipelines in reverse order: the machine's speed drifts over
+            # minutes, and a pipeline always run first would always meet the same phase of it.
+            order = pipelines if n % 2 == 0 else pipelines[::-1]
+            results = []
+            for name in order:
+                if name.startswith("flow"):
+                    variant = name[len("flow ("):-1]
+                    first = not rounds and not any(r["pipeline"].startswith("flow") for r in results)
+                    archive = work / f"archive-{variant}-{n}"
+                    flow_args = ["flow", srv.url, str(archive), str(args.concurrency), str(args.batch_size),
+                                 urls_file if first else str(work / f"urls-{variant}-{n}.txt"),
+                                 (args.dump or "") if first else ""]
+                    res = _with_replay_cpu(srv.proc.pid, lambda: _worker(flow_args, envs[variant]))
+                    res["pipeline"] = name
+                    if not args.keep:
+                        shutil.rmtree(archive, ignore_errors=True)
+                else:
+                    res = _with_replay_cpu(srv.proc.pid, lambda: _worker([name, srv.url, urls_file,
+                                                                          str(args.concurrency)]))
+                results.append(res)
+            rounds.append(sorted(results, key=lambda r: pipelines.index(_mode(r["pipeline"]))))
     finally:
         if server is not None:
             server.stop()
         srv.stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    report(results, args.json)
+    if len(rounds) == 1:
+        report(rounds[0], args.json)
+    else:
+        report_rounds(rounds, args.json)
 
 
-def report(results: list[dict], as_json: bool) -> None:
+def _mode(pipeline: str) -> str:
+    """The pipelines list's name of a result's pipeline ("scrapy+extractors (sitemaps)" -> "sitemaps")."""
+    return {"scrapy+extractors": "scrapy", "scrapy+extractors (sitemaps)": "sitemaps", "scrapy+fetch": "fetch",
+            "scrapy+trafilatura": "trafilatura"}.get(pipeline, pipeline)
+
+
+def _ratios(results: list[dict]) -> dict[str, float]:
     by = {r["pipeline"]: r for r in results}
-    flows = [r for r in results if r["pipeline"].startswith("flow")]
     ratios = {}
-    for flow in flows:
+    for flow in (r for r in results if r["pipeline"].startswith("flow")):
         name = flow["pipeline"]
         for other in ("scrapy+extractors", "scrapy+extractors (sitemaps)", "scrapy+trafilatura"):
             if other in by:
@@ -353,6 +378,39 @@ def report(results: list[dict], as_json: bool) -> None:
                     flow["pages_per_s_after_first_request"] / by[other]["pages_per_s"], 2)
                 ratios[f"{name} crawl phase / {other}"] = round(
                     flow["crawl_phase_pages_per_s"] / by[other]["pages_per_s"], 2)
+    return ratios
+
+
+def report_rounds(rounds: list[list[dict]], as_json: bool) -> None:
+    """Several rounds: each round's pages/s and ratios, then the median of each over the rounds."""
+    import statistics
+    ratios = [_ratios(r) for r in rounds]
+    if as_json:
+        print(json.dumps({"rounds": rounds, "ratios": ratios, "loadavg": os.getloadavg()}, indent=2))
+        return
+    names = [r["pipeline"] for r in rounds[0]]
+    print(f"{'pipeline: pages/s per round':44} " + " ".join(f"{i + 1:>6}" for i in range(len(rounds))) + "  median")
+    for i, name in enumerate(names):
+        values = [rnd[i]["pages_per_s"] for rnd in rounds]
+        print(f"{name:44} " + " ".join(f"{v:>6.1f}" for v in values) + f"  {statistics.median(values):>6.1f}")
+    for key, label in (("cpu_ms_per_page", "CPU ms/page"), ("crawl_phase_cpu_ms_per_page", "crawl phase CPU ms/page"),
+                       ("parse_workers_cpu_ms_per_page", "+ parse workers CPU ms/page"),
+                       ("before_first_request_s", "s before the first request"), ("discovery_s", "s of discovery")):
+        for i, name in enumerate(names):
+            if key in rounds[0][i]:
+                values = [rnd[i][key] for rnd in rounds]
+                print(f"{name + ' ' + label:44} " + " ".join(f"{v:>6.2f}" for v in values)
+                      + f"  {statistics.median(values):>6.2f}")
+    print(f"{'ratio per round':66} " + " ".join(f"{i + 1:>5}" for i in range(len(rounds))) + "  median")
+    for key in ratios[0]:
+        values = [r[key] for r in ratios]
+        print(f"{key:66} " + " ".join(f"{v:>5.2f}" for v in values) + f"  {statistics.median(values):>5.2f}")
+    print(f"load average at the end: {os.getloadavg()}")
+
+
+def report(results: list[dict], as_json: bool) -> None:
+    flows = [r for r in results if r["pipeline"].startswith("flow")]
+    ratios = _ratios(results)
     if as_json:
         print(json.dumps({"results": results, "ratios": ratios, "loadavg": os.getloadavg()}, indent=2))
         return

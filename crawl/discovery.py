@@ -46,7 +46,7 @@ from .config import SiteConfig
 from .feeds import parse_feed
 from .links import article_links, normalize_url
 from .pagination import archive_links
-from .sitemaps import DiscoveryError, SitemapEntry, parse_sitemap
+from .sitemaps import DiscoveryError, Sitemap, SitemapEntry, parse_sitemap
 
 # A year and month in a sitemap URL: sitemap-2024-3.xml, /sitemap/2024-03/, 2024/03.
 _MONTH_IN_URL = re.compile(r"(?<!\d)((?:19|20)\d{2})[-/_](\d{1,2})(?!\d)")
@@ -173,9 +173,9 @@ class _Run:
             if not batch:
                 break
             read += len(batch)
-            results = await asyncio.gather(*(self._fetch(u, "sitemap") for u, _ in batch))
+            results = await asyncio.gather(*(self._fetch_sitemap(u) for u, _ in batch))
             children: list[tuple[str, int, datetime | None]] = []
-            for (url, depth), res in zip(batch, results):
+            for (url, depth), (res, early) in zip(batch, results):
                 if res is not None:
                     pages.append(res)
                 body = self._body(res, url, "sitemap")
@@ -184,7 +184,9 @@ class _Run:
                 final_url = getattr(res, "final_url", None) or url
                 seen.add(normalize_url(str(final_url)) or str(final_url))
                 try:
-                    sm = parse_sitemap(body, str(final_url))
+                    if isinstance(early, Exception):
+                        raise early
+                    sm = early if early is not None else parse_sitemap(body, str(final_url))
                 except DiscoveryError as e:
                     self.errors.append(f"{self.site.name}: {e}")
                     self.counts["sitemaps_failed"] += 1
@@ -219,6 +221,20 @@ class _Run:
             children.sort(key=lambda c: (c[2] is not None, -(c[2].timestamp()) if c[2] else 0.0))
             frontier = [(u, d) for u, d, _ in children]
         return found, pages
+
+    async def _fetch_sitemap(self, url: str) -> tuple[Any, Sitemap | DiscoveryError | None]:
+        """A sitemap fetched and, when usable, parsed at once: each one as it arrives, while the
+        level's other fetches are in flight (parsing a whole level after its last fetch kept the
+        event loop, and every other site's fetches, waiting ~0.3 s per 3,000 URLs). The result is
+        recorded in document order by the caller, which parses it itself when this did not."""
+        res = await self._fetch(url, "sitemap")
+        status, content = getattr(res, "status", None), getattr(res, "content", None)
+        if getattr(res, "outcome", None) != "fetched" or not content or (isinstance(status, int) and status >= 400):
+            return res, None
+        try:
+            return res, parse_sitemap(content, str(getattr(res, "final_url", None) or url))
+        except DiscoveryError as e:
+            return res, e
 
     def _month_outside_window(self, url: str) -> bool:
         """Date-bucketed sitemaps (``sitemap-2024-3.xml``, ``/sitemap/2024-03/``): a month wholly

@@ -239,7 +239,10 @@ class Fetcher:
         return max(0.0, (when - self._now()).total_seconds())
 
     # -- one exchange ----------------------------------------------------------
-    async def _exchange(self, site: SiteConfig, url: str, headers: Mapping[str, str]) -> _Exchange:
+    async def _exchange(self, site: SiteConfig, url: str, headers: Mapping[str, str],
+                        parsed: httpx.URL | None = None) -> _Exchange:
+        """One request/response; ``parsed``: ``url`` already parsed by httpx (httpx parses a string
+        URL twice per request, ~35 us, when building the request)."""
         host = self._host(url, site)
         max_bytes = self.settings.max_bytes
         ex = _Exchange(url)
@@ -251,7 +254,7 @@ class Fetcher:
             try:
                 # httpx timeouts are per phase; also bound the whole exchange (slow-drip bodies).
                 async with asyncio.timeout(self.settings.timeout_s * 3):
-                    async with self._client.stream("GET", url, headers=dict(headers)) as response:
+                    async with self._client.stream("GET", parsed or url, headers=dict(headers)) as response:
                         ex.status = response.status_code
                         ex.headers = response.headers
                         declared = _int_or_none(response.headers.get("content-length"))
@@ -325,11 +328,12 @@ class Fetcher:
         endings["open"] += 1
         return False
 
-    async def _exchange_with_retries(self, site: SiteConfig, url: str, headers: Mapping[str, str]) -> _Exchange:
+    async def _exchange_with_retries(self, site: SiteConfig, url: str, headers: Mapping[str, str],
+                                     parsed: httpx.URL | None = None) -> _Exchange:
         attempt = 0
         while True:
             attempt += 1
-            ex = await self._exchange(site, url, headers)
+            ex = await self._exchange(site, url, headers, parsed)
             ex.attempts = attempt
             if ex.kind not in RETRYABLE_KINDS or attempt > self.settings.retries:
                 return ex
@@ -433,7 +437,7 @@ class Fetcher:
                     headers["If-None-Match"] = etag
                 if last_modified:
                     headers["If-Modified-Since"] = last_modified
-            ex = await self._exchange_with_retries(site, current, headers)
+            ex = await self._exchange_with_retries(site, current, headers, parsed if current == url else None)
             attempts += ex.attempts
             location = ex.headers.get("location")
             if ex.status in REDIRECT_STATUSES and location and ex.kind is None:

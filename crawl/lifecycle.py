@@ -89,11 +89,7 @@ class ArchiveRun:
     def __enter__(self) -> "ArchiveRun":
         self.run_id = self.run_id or new_run_id(self.flow_run_id)
         self.archive.init()
-        con = self.archive.connect()
-        try:
-            self.recovered = recover(self.archive, con)
-        finally:
-            con.close()
+        self.recovered = recover(self.archive)
         if self.recovered:
             log.warning("committed %d staged run(s) left by a crashed process: %s",
                         len(self.recovered), ", ".join(self.recovered))

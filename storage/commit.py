@@ -6,6 +6,8 @@ no article rows (the fetch log still records that they were seen).
 """
 from __future__ import annotations
 
+import contextlib
+
 import json
 import logging
 import random
@@ -223,18 +225,24 @@ def _commit_once(con: duckdb.DuckDBPyConnection, staging: Staging, run: dict[str
     return snapshot
 
 
-def recover(archive: Archive, con: duckdb.DuckDBPyConnection, *, skip: str | None = None) -> list[str]:
+def recover(archive: Archive, con: duckdb.DuckDBPyConnection | None = None, *,
+            skip: str | None = None) -> list[str]:
     """Commit staged runs whose process died before their commit. Returns their run ids.
 
     Never blocks the run that calls it: a staged run that cannot be committed because of its
     files (rows DuckDB cannot read) is moved to ``staging/quarantine/`` with a warning; one that
-    fails for a passing reason (the catalog busy) is left for the next run.
+    fails for a passing reason (the catalog busy) is left for the next run. Without ``con``, a
+    connection is opened only when some run is staged (0.1-0.2 s at the start of every run).
     """
-    recovered = []
     runs = pending_shared_runs(archive) if archive.shared else pending_runs(archive.staging_dir)
+    runs = [r for r in runs if r.dir.name != skip]   # not our own run
+    if not runs:
+        return []
+    if con is None:
+        with contextlib.closing(archive.connect()) as own:
+            return recover(archive, own, skip=skip)
+    recovered = []
     for staging in runs:
-        if staging.dir.name == skip:
-            continue   # our own run
         try:
             if not staging.take():   # its process still runs, another run recovers it, or it is gone
                 continue

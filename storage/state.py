@@ -69,8 +69,13 @@ def load_state(con: duckdb.DuckDBPyConnection, sites: list[str], urls: list[str]
             state.validators[url] = (etag, lm)
         if h:
             state.fetched_hashes[url] = h
+    # The ``articles`` view's rows (a URL's latest versions, not duplicates) of these URLs, from
+    # article_versions itself: binding the view costs ~0.1 s per query, even on an empty archive.
     state.hashes = dict(con.execute(f"""
-        SELECT url, content_hash FROM articles WHERE site IN (SELECT unnest(?::VARCHAR[])) {scope}
+        SELECT url, content_hash FROM (
+            SELECT url, content_hash, site, duplicate_of, version, max(version) OVER (PARTITION BY url) AS latest
+            FROM article_versions WHERE true {scope})
+        WHERE version = latest AND duplicate_of IS NULL AND site IN (SELECT unnest(?::VARCHAR[]))
     """, [sites]).fetchall())
     if urls is not None:
         con.execute("DROP TABLE temp.wanted_urls")

@@ -101,3 +101,61 @@ def test_run_lock_tells_alive_dead_and_finished(tmp_path):
     with RunLock(tmp_path, "run-2"):
         assert run_liveness(tmp_path, "run-2") == "alive"
     assert run_liveness(tmp_path, "run-2") == "unknown", "a finished run is not mistaken for a dead one"
+
+
+def test_gate_slots_are_exclusive_within_and_across_gates(tmp_path, monkeypatch):
+    """The gate keeps slot files open and knows the slots it holds: it never hands one of them out
+    twice (``flock`` would grant it again to the same open file), a second gate on the same
+    directory (another process's) gets only the others, a slot is free again once released, and
+    a crawl of many hosts keeps a bounded number of files open without dropping a held slot."""
+    import asyncio
+    import fcntl
+    import os
+
+    import crawl.hostgate as hostgate
+    from crawl.hostgate import HostGate
+
+    def held_elsewhere(directory, name) -> bool:
+        fd = os.open(os.path.join(directory, name), os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    async def main():
+        d = tmp_path / "gate"
+        mine, other = HostGate(d), HostGate(d)
+        a, b = mine.slot("www.reuters.com", 3, 0), mine.slot("www.reuters.com", 3, 0)
+        await a.__aenter__()
+        await b.__aenter__()
+        assert mine._held["www.reuters.com"] == {0, 1}
+        c = other.slot("www.reuters.com", 3, 0)
+        await c.__aenter__()                        # the one slot left
+        assert other._held["www.reuters.com"] == {2}
+        waiting = mine.slot("www.reuters.com", 3, 0)   # referenced: a collected one releases its slot
+        third = asyncio.ensure_future(waiting.__aenter__())
+        for _ in range(3):                          # its first try ran: every slot is held
+            await asyncio.sleep(0)
+        assert not third.done()
+        await c.__aexit__(None, None, None)         # the other gate frees slot 2 ...
+        await asyncio.wait_for(third, 5)            # ... and this gate takes it
+        assert mine._held["www.reuters.com"] == {0, 1, 2}
+        assert all(held_elsewhere(d, f"www.reuters.com.{i}.slot") for i in range(3))
+        await a.__aexit__(None, None, None)
+        assert not held_elsewhere(d, "www.reuters.com.0.slot")
+        assert held_elsewhere(d, "www.reuters.com.1.slot")
+
+        monkeypatch.setattr(hostgate, "MAX_OPEN_FILES", 8)
+        for n in range(20):                          # 20 hosts, one request each, one at a time
+            async with mine.slot(f"host{n}.example", 16, 0):
+                pass
+        assert len(mine._fds) <= 9
+        assert held_elsewhere(d, "www.reuters.com.1.slot") and held_elsewhere(d, "www.reuters.com.2.slot")
+        await mine.aclose()                          # closing releases what is still held
+        assert not held_elsewhere(d, "www.reuters.com.1.slot")
+        await other.aclose()
+
+    asyncio.run(main())

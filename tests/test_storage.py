@@ -328,6 +328,29 @@ def old_layout(arch, run_id, articles, fetches) -> Staging:
     return st
 
 
+def test_state_hashes_are_the_articles_views_latest_versions_and_not_duplicates(arch):
+    # load_state reads article_versions itself (binding the view cost ~0.1 s per query): what it
+    # finds must be exactly the view's rows, old versions and duplicates left out.
+    dup = dict(article("https://e/3", "two", "h2"), duplicate_of="https://e/2")
+    commit(arch, "r1", [article("https://e/1", "one", "h1"), article("https://e/2", "two", "h2"), dup],
+           [fetch(u, "r1", h=h) for u, h in (("https://e/1", "h1"), ("https://e/2", "h2"), ("https://e/3", "h2"))])
+    commit(arch, "r2", [article("https://e/1", "one, changed", "h9", seen=T0 + timedelta(days=1)),
+                        article("https://e/4", "four", "h4", site="other")],
+           [fetch("https://e/1", "r2", h="h9", at=T0 + timedelta(days=1))])
+    _, versions = query(arch, "SELECT url, version, duplicate_of FROM article_versions ORDER BY url, version")
+    assert [(u, v) for u, v, _ in versions] == [("https://e/1", 1), ("https://e/1", 2), ("https://e/2", 1),
+                                                ("https://e/3", 1), ("https://e/4", 1)]
+    assert versions[3][2] == "https://e/2"
+    urls = ["https://e/1", "https://e/2", "https://e/3", "https://e/4", "https://e/absent"]
+    _, view = query(arch, "SELECT url, content_hash FROM articles WHERE site = 'ex'")
+    con = arch.connect(read_only=True)
+    try:
+        some, every = load_state(con, ["ex"], urls), load_state(con, ["ex"])
+    finally:
+        con.close()
+    assert some.hashes == every.hashes == dict(view) == {"https://e/1": "h9", "https://e/2": "h2"}
+
+
 def test_a_torn_line_is_dropped_with_a_warning_and_its_validators_not_kept(arch, caplog):
     """The reported failure: a kill mid-append tore the last article line; every later run then
     failed with `Malformed JSON`, and the page's ETag (staged before it) made it 304 for ever."""

@@ -37,6 +37,7 @@ import base64
 import hashlib
 import io
 import os
+import threading
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -109,6 +110,9 @@ class WarcWriter:
         self.files: list[str] = []      # every file this writer created (relative names)
         self.records = 0
         self._sealed = 0                # files[:_sealed] were handed out by seal()
+        # The crawl writes from a thread of its own (crawl/fetch.py) while a batch end may seal
+        # the file from the event loop: one record, or one seal, at a time.
+        self._lock = threading.RLock()
 
     # -- file handling -------------------------------------------------------
     def _open(self) -> None:
@@ -160,6 +164,13 @@ class WarcWriter:
         truncated: str | None = None,
     ) -> WarcRef:
         """Write a response (or 304 revisit) record and its request record; return the response's ref."""
+        with self._lock:
+            return self._write(url, status, headers, body, reason, method, request_headers, http_version, date,
+                               truncated)
+
+    def _write(self, url: str, status: int, headers: HeaderItems | None, body: bytes, reason: str | None,
+               method: str, request_headers: HeaderItems | None, http_version: str, date: datetime | None,
+               truncated: str | None) -> WarcRef:
         self._ensure_file()
         assert self._fh is not None and self._writer is not None
         when = (date or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
@@ -212,20 +223,22 @@ class WarcWriter:
         return gzip_member(self._record_bytes(record), self.gzip_level)   # a copy: no export pins the buffer
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-        self._fh = None
-        self._writer = None
-        self._filename = None
+        with self._lock:
+            if self._fh is not None:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+                self._fh.close()
+            self._fh = None
+            self._writer = None
+            self._filename = None
 
     def seal(self) -> list[str]:
         """Close the current file; the files finished since the last seal (to ship them elsewhere).
         The next record starts a new file."""
-        self.close()
-        done, self._sealed = self.files[self._sealed:], len(self.files)
-        return done
+        with self._lock:
+            self.close()
+            done, self._sealed = self.files[self._sealed:], len(self.files)
+            return done
 
     def __enter__(self) -> "WarcWriter":
         return self

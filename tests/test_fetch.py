@@ -447,3 +447,29 @@ def test_looks_like_text():
     assert not looks_like_text(garbage.decode(detect_encoding(garbage, "text/html") or "cp1252", "replace"))
     assert not looks_like_text("") and not looks_like_text(None)
     assert not looks_like_text("<html>\x00</html>")
+
+
+async def test_warc_records_written_off_the_loop_stay_whole_while_the_file_is_sealed(served, tmp_path):
+    """Records are compressed and written in the fetcher's WARC thread; a batch end seals the
+    file from the event loop meanwhile (shared archives ship sealed files). Every page's ref must
+    still read back as that page's own record, in files that are whole, and none after aclose."""
+    from crawl.warc import iter_records
+
+    warc = WarcWriter(tmp_path)
+    urls = [f"https://nobots.example/page?{i}" for i in range(60)]
+    sealed: list[str] = []
+    async with fetcher(served, warc=warc, concurrency=8) as f:
+        results = []
+        async for r in f.fetch_many(urls):
+            results.append(r)
+            if len(results) % 7 == 0:
+                sealed += warc.seal()        # while the other fetches' records are being written
+        assert f._warc_thread is not None    # the thread wrote them
+    sealed += warc.seal()
+    assert sorted(r.url for r in results) == sorted(urls) and all(r.outcome == "fetched" for r in results)
+    assert len(sealed) > 5 and sorted(sealed) == sorted(warc.files)
+    for r in results:
+        url, status, _, body = read_record(tmp_path, r.warc)
+        assert (url, status) == (r.url, 200) and body == r.content
+    in_files = [rec[0] for name in warc.files for rec in iter_records(tmp_path / name)]   # each file to its end
+    assert sorted(u for u in in_files if u in set(urls)) == sorted(urls)                   # each page once

@@ -3,6 +3,10 @@
     pip install -e ".[bench]"
     python bench/bench_vs_scrapy.py --articles 3000            # 3,000 articles per site
     python bench/bench_vs_scrapy.py --articles 300 --skip trafilatura   # a quick check
+    python bench/bench_vs_scrapy.py --prefect server --skip fetch --rounds 3   # medians of 3 rounds
+
+``--rounds N`` runs every pipeline N times, in reverse order every other round (this machine's
+speed drifts by up to 30 % over minutes), and prints each round and the medians.
 
 One replay web (``newsarchive replay``) runs in its own process. Then, each pipeline in its
 own process, one after the other against that same replay web:

@@ -7,7 +7,6 @@ no article rows (the fetch log still records that they were seen).
 from __future__ import annotations
 
 import contextlib
-
 import json
 import logging
 import random

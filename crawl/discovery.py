@@ -126,7 +126,7 @@ class _Run:
         outcome = getattr(res, "outcome", None)
         status = getattr(res, "status", None)
         content = getattr(res, "content", None) or b""
-        if outcome == "fetched" and not (isinstance(status, int) and status >= 400):
+        if _answered(res):
             if not content:
                 self.errors.append(f"{self.site.name}: {kind} {url} returned an empty body "
                                    f"(HTTP {status})")
@@ -228,11 +228,10 @@ class _Run:
         event loop, and every other site's fetches, waiting ~0.3 s per 3,000 URLs). The result is
         recorded in document order by the caller, which parses it itself when this did not."""
         res = await self._fetch(url, "sitemap")
-        status, content = getattr(res, "status", None), getattr(res, "content", None)
-        if getattr(res, "outcome", None) != "fetched" or not content or (isinstance(status, int) and status >= 400):
-            return res, None
+        if not (_answered(res) and getattr(res, "content", None)):
+            return res, None      # the caller records why
         try:
-            return res, parse_sitemap(content, str(getattr(res, "final_url", None) or url))
+            return res, parse_sitemap(res.content, str(getattr(res, "final_url", None) or url))
         except DiscoveryError as e:
             return res, e
 
@@ -311,6 +310,12 @@ class _Run:
         self.errors.extend(res.errors)
         self.counts.update(res.counts)
         return [DiscoveredUrl(url=x.url, source="archive-page", lastmod=x.published) for x in res.links], res.pages
+
+
+def _answered(res) -> bool:
+    """A fetch that got a usable (non-error) response; its body may still be empty."""
+    status = getattr(res, "status", None)
+    return getattr(res, "outcome", None) == "fetched" and not (isinstance(status, int) and status >= 400)
 
 
 def _merge(site: SiteConfig, candidates: Iterable[DiscoveredUrl], counts: Counter) -> list[DiscoveredUrl]:

@@ -239,7 +239,11 @@ def recover(archive: Archive, con: duckdb.DuckDBPyConnection | None = None, *,
         return []
     if con is None:
         with contextlib.closing(archive.connect()) as own:
-            return recover(archive, own, skip=skip)
+            return _recover_runs(archive, own, runs)
+    return _recover_runs(archive, con, runs)
+
+
+def _recover_runs(archive: Archive, con: duckdb.DuckDBPyConnection, runs: list) -> list[str]:
     recovered = []
     for staging in runs:
         try:

@@ -137,9 +137,14 @@ def _fill_fts_index(con: duckdb.DuckDBPyConnection, name: str) -> None:
         f"SELECT unnest({fts}.tokenize(s.{field})) AS w, s.rowid AS docid, "
         f"(SELECT fieldid FROM {fts}.fields WHERE field = '{field}') AS fieldid FROM {name} AS s"
         for field in INDEXED)
+    # Each distinct word is stemmed once (stemming every token was ~40 % of the tokenizing step:
+    # 6,000 articles hold ~800,000 tokens but ~20,000 distinct words); the stems are the same.
     con.execute(f"""CREATE TEMP TABLE {tokens} AS
-        SELECT stem(w, 'english') AS term, docid, fieldid FROM ({tokenized})
-        WHERE w NOT NULL AND len(w) > 0 AND w NOT IN (SELECT sw FROM {fts}.stopwords)""")
+        WITH words AS MATERIALIZED (
+            SELECT w, docid, fieldid FROM ({tokenized})
+            WHERE w NOT NULL AND len(w) > 0 AND w NOT IN (SELECT sw FROM {fts}.stopwords)),
+        stems AS (SELECT w, stem(w, 'english') AS term FROM (SELECT DISTINCT w FROM words))
+        SELECT stems.term, words.docid, words.fieldid FROM words JOIN stems USING (w)""")
     try:
         con.execute(f"""INSERT INTO {fts}.dict (termid, term, df)
             SELECT row_number() OVER (ORDER BY term) - 1, term, count(DISTINCT docid)

@@ -168,13 +168,15 @@ def job_spec(run: "SiteRun") -> JobSpec | None:
 async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple[extractors.Article | None, Facts | None]:
     """The record parsed by a pool worker (``crawl.parsepool``), within ``run.extract_budget_s``
     from when the crawl waits for it. Over budget: the workers are stuck, so they are killed and
-    the page is failed:extract_timeout as in ``extract_page_off_loop``. Workers gone (killed for
-    another page, crashed) or running other extractor code: the page is parsed here instead."""
+    the page is failed:extract_timeout as in ``extract_page_off_loop``; but when the page went to
+    the worker with others (``ParsePool.submit_soon``), which of them is stuck is not known, so
+    each is sent again alone and only the stuck one fails. Workers gone (killed for another page,
+    crashed) or running other extractor code: the page is parsed here instead."""
     fut = job.future
     if fut.cancelled():
         # Dropped from the queue when the pool stopped (another page over budget, a worker exit):
         # like a worker gone, the page is parsed here.
-        return await extract_page_off_loop(run, r), None
+        return await _after_workers_gone(run, r, job)
     try:
         if fut.done():
             # Parsed while the crawl went on fetching (most pages): its result (or exception, handled
@@ -186,16 +188,23 @@ async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple
         # The job was dropped while we waited (the pool stopped: its queue is cancelled), not this
         # crawl: parse here. A cancelled crawl (this task being cancelled) goes on cancelling.
         if fut.cancelled() and not asyncio.current_task().cancelling():
-            return await extract_page_off_loop(run, r), None
+            return await _after_workers_gone(run, r, job)
         raise
     except TimeoutError:
+        batch = job.batch
+        if batch is not None and batch.size > 1:
+            batch.suspect = True
+            job.pool.broken(job.generation, f"a job of {batch.size} pages took longer than "
+                            f"{run.extract_budget_s:g}s", kill=True, count=False)
+            return await _after_workers_gone(run, r, job)
         job.pool.broken(job.generation, f"{r.final_url} took longer than {run.extract_budget_s:g}s", kill=True)
         extract_timed_out(run, r)
         return None, None
     except Exception as e:   # BrokenProcessPool, or a worker-side failure: as before the pool
         if isinstance(e, BrokenProcessPool):
             job.pool.broken(job.generation, "a parse worker exited")
-        elif isinstance(e, StaleExtractor):
+            return await _after_workers_gone(run, r, job)
+        if isinstance(e, StaleExtractor):
             _STALE_CODE.add(job.spec_code)
             log.info("%s: %s; its pages are parsed in the crawl process", run.site.name, e)
         else:
@@ -203,3 +212,14 @@ async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple
                       type(e).__name__, e)
         return await extract_page_off_loop(run, r), None
     return apply_parsed(run, r, parsed), facts
+
+
+async def _after_workers_gone(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple[extractors.Article | None, Facts | None]:
+    """The page of a job the workers did not finish: parsed here, or, when its batch was over
+    budget (one of its pages may be the stuck one, which must not run in this process), sent
+    again alone, to new workers."""
+    if job.batch is not None and job.batch.suspect:
+        alone = job.pool.resend_alone(job)
+        if alone is not None:
+            return await extract_in_pool(run, r, alone)
+    return await extract_page_off_loop(run, r), None

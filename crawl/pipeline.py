@@ -233,7 +233,7 @@ def _start_extract(run: SiteRun, r: FetchResult, spec: JobSpec | None, pool: Par
     if problem is not None:
         run.counters[problem] += 1
         return _Fetched(r)
-    job = pool.submit(parse_job, spec, r.text or "", r.final_url) if pool is not None else None
+    job = pool.submit_soon(parse_job, spec, r.text or "", r.final_url) if pool is not None else None
     if job is not None:
         job.spec_code = spec.code
     return _Fetched(r, job, here=job is None)

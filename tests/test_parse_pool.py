@@ -177,6 +177,96 @@ def test_a_page_over_budget_kills_its_workers_and_later_pages_get_new_ones():
         pool.shutdown()
 
 
+# -- calls of one loop iteration sent as one job (ParsePool.submit_soon) -------------------------
+class CountingPool(ParsePool):
+    """Counts the jobs that reach the executor."""
+    sent = 0
+
+    def submit(self, fn, *args):
+        self.sent += 1
+        return super().submit(fn, *args)
+
+
+async def test_calls_made_in_one_loop_iteration_go_to_a_worker_as_one_job_with_results_of_their_own():
+    pool = CountingPool(1)
+    try:
+        jobs = [pool.submit_soon(sum, [i, 1]) for i in range(5)] + [pool.submit_soon(int, "not a number")]
+        assert pool.sent == 0                      # sent once the calls queued in this iteration have run
+        results = [await asyncio.wrap_future(j.future) for j in jobs[:5]]
+        with pytest.raises(ValueError, match="not a number"):
+            await asyncio.wrap_future(jobs[5].future)
+        assert results == [1, 2, 3, 4, 5] and pool.sent == 1
+        assert {id(j.batch) for j in jobs} == {id(jobs[0].batch)} and jobs[0].batch.size == 6
+
+        many = [pool.submit_soon(abs, -i) for i in range(40)]     # at most MAX_BATCH calls per job
+        assert [await asyncio.wrap_future(j.future) for j in many] == list(range(40))
+        assert pool.sent == 1 + 3 and sorted(b.size for b in {id(j.batch): j.batch for j in many}.values()) \
+            == [8, parsepool.MAX_BATCH, parsepool.MAX_BATCH]
+
+        dropped = pool.submit_soon(abs, -1)        # abandoned before it was sent: never sent
+        pool.abandon([dropped])
+        await asyncio.sleep(0)
+        assert dropped.future.cancelled() and pool.sent == 4
+    finally:
+        pool.shutdown()
+
+
+async def test_a_stuck_page_sent_with_others_fails_alone_and_the_others_are_parsed_by_new_workers(monkeypatch):
+    """A job of several pages over budget does not say which page is stuck: its workers are killed
+    (not counted as a restart), each page goes again alone, and only the stuck one is failed
+    extract_timeout; none of them is parsed in the crawl process."""
+    from types import SimpleNamespace
+    from collections import Counter
+    from crawl.fetch import FetchResult
+
+    parsed_here: list[str] = []
+
+    async def parse_here(run, r):
+        parsed_here.append(r.url)
+        return None
+
+    monkeypatch.setattr(parsejob, "apply_parsed", lambda run, r, parsed: parsed)
+    monkeypatch.setattr(parsejob, "extract_page_off_loop", parse_here)
+    errors: list[str] = []
+    run = SimpleNamespace(extract_budget_s=1.0, site=SimpleNamespace(name="test"), counters=Counter(),
+                          note_error=lambda kind, message: errors.append(message))
+    pages = [FetchResult(f"https://example.test/{n}", f"https://example.test/{n}", "test", "fetched") for n in "abc"]
+    pool = ParsePool(1)
+    try:
+        # tuple(["a", None]) is a worker's (parsed, facts); time.sleep(120) a page that never ends.
+        jobs = [pool.submit_soon(tuple, ["a", None]), pool.submit_soon(time.sleep, 120),
+                pool.submit_soon(tuple, ["c", None])]
+        started = time.monotonic()
+        results = [await parsejob.extract_in_pool(run, r, job) for r, job in zip(pages, jobs)]
+        took = time.monotonic() - started
+        assert jobs[0].batch.size == 3 and jobs[0].batch.suspect
+    finally:
+        pool.shutdown()
+    assert results == [("a", None), (None, None), ("c", None)]
+    assert run.counters["failed:extract_timeout"] == 1 and pages[1].error_kind == "extract_timeout"
+    assert pages[0].outcome == pages[2].outcome == "fetched"
+    assert len(errors) == 1 and errors[0].startswith("test: https://example.test/b not stored")
+    assert parsed_here == [] and pool.restarts == 1 and pool.disabled is None
+    assert took < 30, f"two budgets of 1 s and two worker starts took {took:.1f}s"
+
+
+async def test_abandoning_a_running_batch_kills_its_worker():
+    pool = ParsePool(1)
+    try:
+        job = pool.submit_soon(time.sleep, 120)
+        await asyncio.sleep(0)
+        deadline = time.monotonic() + 30
+        while not (job.batch and job.batch.future.running()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        stuck = pool.pids()
+        assert stuck and job.batch.future.running()
+        pool.abandon([job])
+        assert all(_gone(pid) for pid in stuck) and job.future.cancelled()
+        assert pool.submit(sum, [2, 2]).future.result(timeout=30) == 4 and pool.restarts == 0
+    finally:
+        pool.shutdown()
+
+
 # -- no orphans ---------------------------------------------------------------------------
 CRAWLER = textwrap.dedent("""
     import asyncio, json, os, sys, tempfile, time

@@ -72,8 +72,8 @@ async def test_jobs_dropped_by_a_pool_stop_are_parsed_here(tmp_path, monkeypatch
     monkeypatch.setattr(parsejob, "_STALE_CODE", set())
 
     class DroppingPool(ParsePool):
-        """Every other job comes back cancelled, as ProcessPoolExecutor.shutdown(cancel_futures=True)
-        leaves the queued ones."""
+        """Every other job (a page, or the pages of one loop iteration) comes back cancelled, as
+        ProcessPoolExecutor.shutdown(cancel_futures=True) leaves the queued ones."""
         submitted = dropped = 0
 
         def submit(self, fn, *args):
@@ -83,7 +83,7 @@ async def test_jobs_dropped_by_a_pool_stop_are_parsed_here(tmp_path, monkeypatch
                 cancelled = concurrent.futures.Future()
                 cancelled.cancel()
                 job = parsepool.PoolJob(cancelled, self, self.generation, job.spec_code)
-                self.dropped += 1
+                self.dropped += len(args[0]) if fn is parsepool._call_each else 1   # pages, not jobs
             return job
 
     srv = start_replay(seed=5, per_site=30)

@@ -128,8 +128,9 @@ def _fill_fts_index(con: duckdb.DuckDBPyConnection, name: str) -> None:
     frequencies with correlated UPDATEs, this with one grouped pass; term ids follow the
     terms' order instead of fts's arbitrary one; and ``terms`` is written sorted by term id,
     so a query reads only its own postings (zonemaps) without a re-sort. With the index's
-    2,048-row row groups (``ATTACH_OPTIONS``) the tokenizing scan runs on every core: 6,000 articles
-    take ~1.0 s instead of fts's ~1.4 s plus 0.2 s of sorting.
+    2,048-row row groups (``ATTACH_OPTIONS``) the tokenizing scan runs on every core, and each
+    distinct word is stemmed once: 6,000 articles take ~0.8 s instead of fts's ~1.4 s plus 0.2 s
+    of sorting.
     """
     fts, tokens = f"fts_main_{name}", f"fts_tokens_{name}"
     con.execute(f"INSERT INTO {fts}.docs (docid, name) SELECT rowid, url FROM {name}")

@@ -42,7 +42,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -120,10 +120,10 @@ class Batch:
     jobs: list[PoolJob]
     future: concurrent.futures.Future | None = None    # the executor's job
     suspect: bool = False     # over budget as a whole: its calls are sent again one by one
-    size: int = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.size = len(self.jobs)
+    @property
+    def size(self) -> int:
+        return len(self.jobs)
 
 
 class ParsePool:

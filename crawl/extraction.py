@@ -120,19 +120,33 @@ def in_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future:
     return fut
 
 
-def unusable_page(run: "SiteRun", r: FetchResult) -> str | None:
+def unusable_page(run: "SiteRun", r: FetchResult, *, check_text: bool = True) -> str | None:
     """Why a fetched 200 cannot be an article: "not_html" (another content type, or bytes that
-    are not text) or "empty"; None when it can. A body that is not text or empty is a server
-    fault: the fetch is marked failed (no validators kept), so the next run fetches it again."""
+    are not text) or "empty"; None when it can; counted. A body that is not text or empty is a
+    server fault: the fetch is marked failed (no validators kept), so the next run fetches it
+    again. ``check_text=False``: whether the body is text is left to the parse worker, which
+    decodes it anyway (``refuse_unless_text`` then, in this process, with what it found)."""
     ctype = r.headers.get("content-type", "text/html").split(";")[0].strip().lower()
     if ctype not in HTML_TYPES:
+        run.counters["not_html"] += 1
         return "not_html"
     if not (r.content or b"").strip():
-        kind, what = "empty", "the body is empty"
-    elif not looks_like_text(r.text):
-        kind, what = "not_html", f"the {len(r.content)}-byte body is not text (binary or garbage bytes)"
-    else:
-        return None
+        return _refuse(run, r, "empty", "the body is empty")
+    if check_text and not refuse_unless_text(run, r, looks_like_text(r.text)):
+        return "not_html"
+    return None
+
+
+def refuse_unless_text(run: "SiteRun", r: FetchResult, is_text: bool) -> bool:
+    """``is_text`` (``looks_like_text`` of the page's text); a page that is not text is refused as
+    ``unusable_page`` refuses it."""
+    if not is_text:
+        _refuse(run, r, "not_html", f"the {len(r.content)}-byte body is not text (binary or garbage bytes)")
+    return is_text
+
+
+def _refuse(run: "SiteRun", r: FetchResult, kind: str, what: str) -> str:
+    run.counters[kind] += 1
     r.outcome, r.error_kind, r.etag, r.last_modified = "failed", kind, None, None
     r.error = (f"{run.site.name}: {r.final_url} not stored: HTTP {r.status} but {what}; the server sent a "
                f"broken response, the URL will be fetched again next run")

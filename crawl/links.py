@@ -16,6 +16,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from dedup.urls import is_plain_url
+
 __all__ = ["article_links", "normalize_url"]
 
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "sms:", "whatsapp:", "about:")
@@ -24,6 +26,8 @@ _STRIP = "\t\n\r\x0c "
 
 def normalize_url(url: str) -> str | None:
     """Drop the fragment, lowercase scheme and host, drop default ports; ``None`` unless http(s)."""
+    if is_plain_url(url):     # nothing of that to do (most sitemap and link URLs)
+        return url
     try:
         url = urldefrag(url)[0]
         parts = urlsplit(url)

@@ -27,8 +27,9 @@ from dedup.stories import features, title_names
 from dedup.ticker import normalize_ticker, paragraph_keys
 from dedup.urls import SiteRules, canonicalize
 
-from .extraction import Parsed, apply_parsed, extract_page_off_loop, extract_timed_out, parse_page
-from .fetch import FetchResult
+from .extraction import (Parsed, apply_parsed, extract_page_off_loop, extract_timed_out, parse_page,
+                         refuse_unless_text)
+from .fetch import FetchResult, decode_body, looks_like_text
 from .parsepool import PoolJob
 
 if TYPE_CHECKING:
@@ -133,11 +134,16 @@ def record_facts(art: extractors.Article, spec: JobSpec, url: str) -> Facts:
     return facts
 
 
-def parse_job(spec: JobSpec, html: str, url: str) -> tuple[Parsed, Facts | None]:
-    """In a worker: the page parsed as in the crawl process, and the kept record's facts."""
+def parse_job(spec: JobSpec, content: bytes, content_type: str | None,
+              url: str) -> tuple[Parsed | None, Facts | None]:
+    """In a worker: the page decoded and parsed as in the crawl process, and the kept record's
+    facts; (None, None) when the body is not text (``looks_like_text``: refused, not parsed)."""
     extractor = extractors.registry.get(spec.extractor)
     if spec.code != (code_digest(extractor), code_digest(extractors.GENERIC)):
         raise StaleExtractor(f"extractor {spec.extractor!r} runs other code in the crawl process")
+    html = decode_body(content, content_type)[1]
+    if not looks_like_text(html):
+        return None, None
     parsed = parse_page(extractor, html, url)
     art = parsed.fallback if parsed.fallback is not None else parsed.art
     return parsed, (record_facts(art, spec, url) if art is not None else None)
@@ -167,7 +173,8 @@ def job_spec(run: "SiteRun") -> JobSpec | None:
 
 async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple[extractors.Article | None, Facts | None]:
     """The record parsed by a pool worker (``crawl.parsepool``), within ``run.extract_budget_s``
-    from when the crawl waits for it. Over budget: the workers are stuck, so they are killed and
+    from when the crawl waits for it; a page the worker found not to be text is refused here
+    (``refuse_unless_text``), and so is one parsed here instead that is not text. Over budget: the workers are stuck, so they are killed and
     the page is failed:extract_timeout as in ``extract_page_off_loop``; but when the page went to
     the worker with others (``ParsePool.submit_soon``), which of them is stuck is not known, so
     each is sent again alone and only the stuck one fails. Workers gone (killed for another page,
@@ -210,8 +217,19 @@ async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple
         else:
             log.debug("%s: parse worker failed on %s (%s: %s); parsing it here", run.site.name, r.final_url,
                       type(e).__name__, e)
-        return await extract_page_off_loop(run, r), None
+        return await _parse_here(run, r), None
+    if parsed is None:
+        refuse_unless_text(run, r, False)
+        return None, None
     return apply_parsed(run, r, parsed), facts
+
+
+async def _parse_here(run: "SiteRun", r: FetchResult) -> extractors.Article | None:
+    """A page sent to the workers, parsed in this process after all: checked first for what the
+    worker would have checked (whether the body is text), as ``unusable_page`` left that to it."""
+    if not refuse_unless_text(run, r, looks_like_text(r.text)):
+        return None
+    return await extract_page_off_loop(run, r)
 
 
 async def _after_workers_gone(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple[extractors.Article | None, Facts | None]:
@@ -222,4 +240,4 @@ async def _after_workers_gone(run: "SiteRun", r: FetchResult, job: PoolJob) -> t
         alone = job.pool.resend_alone(job)
         if alone is not None:
             return await extract_in_pool(run, r, alone)
-    return await extract_page_off_loop(run, r), None
+    return await _parse_here(run, r), None

@@ -229,11 +229,12 @@ def _start_extract(run: SiteRun, r: FetchResult, spec: JobSpec | None, pool: Par
         return _Fetched(r)
     if r.outcome != "fetched":
         return _Fetched(r)
-    problem = unusable_page(run, r)     # not_html / empty: counted, never stored
-    if problem is not None:
-        run.counters[problem] += 1
+    # not_html / empty: counted, never stored. Whether the body is text at all, a worker finds out
+    # as it decodes the page (the crawl process then never decodes it).
+    if unusable_page(run, r, check_text=pool is None) is not None:
         return _Fetched(r)
-    job = pool.submit_soon(parse_job, spec, r.text or "", r.final_url) if pool is not None else None
+    job = (pool.submit_soon(parse_job, spec, r.content, r.headers.get("content-type"), r.final_url)
+           if pool is not None else None)
     if job is not None:
         job.spec_code = spec.code
     return _Fetched(r, job, here=job is None)

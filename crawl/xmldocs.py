@@ -17,6 +17,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
+from dedup.urls import is_plain_url
 from newsarchive.errors import NewsarchiveError
 
 UTC = timezone.utc
@@ -137,6 +138,8 @@ def absolute_http_url(loc: str | None, base: str) -> str | None:
     """Resolve ``loc`` against ``base``; ``None`` unless it is an http(s) URL with a host."""
     if not loc:
         return None
+    if is_plain_url(loc):               # absolute already, and nothing for urljoin/urlsplit to change
+        return loc
     loc = "".join(loc.split())          # stray whitespace/newlines inside <loc> are never meaningful
     if not loc:
         return None

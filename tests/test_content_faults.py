@@ -141,11 +141,25 @@ async def test_latin1_label_over_utf8_bytes_is_read_as_utf8(tmp_path):
         srv.stop()
 
 
+@pytest.mark.parametrize("parsed_in", ["workers", "crawl process"])
 @pytest.mark.parametrize("kind, counter", [("garbage", "not_html"), ("empty", "empty")])
-async def test_garbage_and_empty_200s_are_counted_not_stored_and_refetched(tmp_path, kind, counter):
+async def test_garbage_and_empty_200s_are_counted_not_stored_and_refetched(tmp_path, monkeypatch, kind, counter,
+                                                                           parsed_in):
+    import crawl.pipeline
+    articles = []   # every article page's FetchResult, as its fetch-log row is made
+    real_fetch_row = crawl.pipeline.fetch_row
+    monkeypatch.setattr(crawl.pipeline, "fetch_row", lambda run, k, r, *a: (
+        articles.append(r) if k == "article" else None, real_fetch_row(run, k, r, *a))[1])
+    if parsed_in == "crawl process":   # no parse workers: the text check is this process's
+        monkeypatch.setattr(crawl.pipeline, "job_spec", lambda run: None)
     knobs = Knobs(fault_attempts=1, fault_paths=[ARTICLES], **{f"fault_rate_{kind}": 0.5})
     srv, arch, run = await crawl_with(tmp_path, knobs)
     try:
+        # With workers, the crawl process never decodes an article page: the worker parsing it does
+        # (and finds out whether it is text); without, every page with a body is decoded here.
+        decoded_here = [r for r in articles if not r.__dict__.get("_undecoded")]
+        assert articles
+        assert len(decoded_here) == (0 if parsed_in == "workers" else len(articles) - run.counters["empty"])
         fetches = article_fetches(arch, "r1")
         bad = selected(kind, 0.5, fetches)
         assert run.counters[counter] == len(bad) > 0

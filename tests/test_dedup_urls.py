@@ -138,6 +138,18 @@ def test_reuters_legacy_article_urls_keep_their_shape():
         "https://www.reuters.com/world/europe/x-2022-03-07/"
 
 
+def _random_urls(rng, n: int):
+    """URLs from characters that do and do not need w3lib (or a parser) to normalise them."""
+    import string
+    path_chars = string.ascii_letters + string.digits + "-._~/" * 6 + "%?#=&: "
+    for _ in range(n):
+        labels = ["".join(rng.choice(string.ascii_lowercase + string.digits + "-")
+                          for _ in range(rng.randint(1, 8))) for _ in range(rng.randint(2, 4))]
+        host = rng.choice([".".join(labels), "xn--" + ".".join(labels), ".".join(labels).upper(), "m." + ".".join(labels)])
+        yield (rng.choice(["http", "https", "HTTP"]) + "://" + host + rng.choice(["", ":8080"]) + "/"
+               + "".join(rng.choice(path_chars) for _ in range(rng.randint(0, 40))))
+
+
 def test_urls_the_fast_path_skips_w3lib_for_are_ones_w3lib_leaves_unchanged():
     """``_canon`` skips w3lib for URLs matching ``W3LIB_FIXED_POINT``: on 40,000 random URLs
     (seeded) built from characters that do and do not need w3lib, every one the pattern lets
@@ -149,15 +161,8 @@ def test_urls_the_fast_path_skips_w3lib_for_are_ones_w3lib_leaves_unchanged():
 
     import dedup.urls as urls_mod
 
-    rng = random.Random(12)
-    path_chars = string.ascii_letters + string.digits + "-._~/" * 6 + "%?#=&: "
     through = 0
-    for _ in range(40_000):
-        labels = ["".join(rng.choice(string.ascii_lowercase + string.digits + "-")
-                          for _ in range(rng.randint(1, 8))) for _ in range(rng.randint(2, 4))]
-        host = rng.choice([".".join(labels), "xn--" + ".".join(labels), ".".join(labels).upper(), "m." + ".".join(labels)])
-        url = (rng.choice(["http", "https", "HTTP"]) + "://" + host + rng.choice(["", ":8080"]) + "/"
-               + "".join(rng.choice(path_chars) for _ in range(rng.randint(0, 40))))
+    for url in _random_urls(random.Random(12), 40_000):
         if urls_mod.W3LIB_FIXED_POINT.match(url):
             through += 1
             assert canonicalize_url(url) == url, url
@@ -165,13 +170,24 @@ def test_urls_the_fast_path_skips_w3lib_for_are_ones_w3lib_leaves_unchanged():
     for refused in ("https://e.com/a/./b", "https://e.com/a/..", "https://e.com/a?b=1", "https://e.com/a#f",
                     "https://E.com/a", "https://e.com:443/a", "https://e.com", "https://e.com/%41", "HTTPS://e.com/a"):
         assert not urls_mod.W3LIB_FIXED_POINT.match(refused), refused
+    # The other functions that skip their parsing for such URLs (``is_plain_url``) give what they
+    # give when they parse: discovery's absolute_http_url and normalize_url, and canonicalize.
+    from crawl.links import normalize_url
+    from crawl.xmldocs import absolute_http_url
     rules = urls_mod.rules_for("reuters")
     sample = ["https://www.reuters.com/world/x-2024-01-01/", "https://amp.reuters.com/amp/world/y/",
               "https://www.reuters.com//world//z", "https://m.reuters.com/world/a.amp"]
-    fast = [urls_mod.canonicalize(u, site_rules=rules) for u in sample]
+    sample += [u for u in (_random_urls(random.Random(13), 4_000)) if urls_mod.is_plain_url(u)]
+    assert len(sample) > 100
+
+    def each(u):
+        return (urls_mod.canonicalize(u, site_rules=rules), urls_mod.canonicalize(u),
+                normalize_url(u), absolute_http_url(u, "https://base.example/x/"))
+    fast = [each(u) for u in sample]
     original = urls_mod.W3LIB_FIXED_POINT
     try:
-        urls_mod.W3LIB_FIXED_POINT = __import__("re").compile(r"(?!)")   # never matches: w3lib always runs
-        assert [urls_mod.canonicalize(u, site_rules=rules) for u in sample] == fast
+        urls_mod.W3LIB_FIXED_POINT = __import__("re").compile(r"(?!)")   # never matches: every URL parsed
+        assert [each(u) for u in sample] == fast
     finally:
         urls_mod.W3LIB_FIXED_POINT = original
+    assert all(n == u and a == u for u, (_, _, n, a) in zip(sample, fast))

@@ -730,13 +730,12 @@ _C0_BYTES = bytes(ord(ch) for ch in sorted(_NOT_TEXT) if ord(ch) < 0x80)
 _C1_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")
 
 
-def _not_text_count(head: str) -> int:
-    """How many characters of ``head`` are in ``_NOT_TEXT``."""
-    if head.isascii():
-        raw = head.encode("ascii")
-        return len(raw) - len(raw.translate(None, _C0_BYTES))
-    raw = head.encode("utf-8", "surrogatepass")
-    n = len(raw) - len(raw.translate(None, _C0_BYTES)) + raw.count(b"\xef\xbf\xbd")
+def _not_text_count(raw: bytes) -> int:
+    """How many characters of a text in ``_NOT_TEXT``, counted in its UTF-8 ``raw``."""
+    n = len(raw) - len(raw.translate(None, _C0_BYTES))
+    if raw.isascii():
+        return n
+    n += raw.count(b"\xef\xbf\xbd")
     return n + len(_C1_UTF8.findall(raw)) if b"\xc2" in raw else n
 
 
@@ -746,6 +745,9 @@ def looks_like_text(text: str | None, sample: int = 65536) -> bool:
     if not text:
         return False
     head = text[:sample]
-    if "\x00" in head:
+    # A NUL is a 00 byte in UTF-8 and no other character has one: looked for in the bytes, a
+    # memchr, rather than in a str of 2-byte characters (a quarter of this function's time).
+    raw = head.encode("ascii") if head.isascii() else head.encode("utf-8", "surrogatepass")
+    if b"\x00" in raw:
         return False
-    return _not_text_count(head) <= len(head) * 0.01
+    return _not_text_count(raw) <= len(head) * 0.01

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import orjson
+
 from newsarchive.fsutil import file_lock
 
 from .boilerplate import BoilerplateLearner
@@ -32,7 +34,9 @@ from .stories import StoryIndex
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+    # orjson: the story index of a large archive is tens of MB of JSON, saved at the end of every
+    # run (json.dumps took ~0.2 s of a 6,000-article run's 0.5-0.9 s save). json reads it back.
+    tmp.write_bytes(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
     os.replace(tmp, path)
 
 

@@ -29,6 +29,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+import orjson
+
 from newsarchive.fsutil import file_lock, fsync_path
 
 log = logging.getLogger("newsarchive.staging")
@@ -69,11 +71,24 @@ def _default(value: Any) -> Any:
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+def _json_line(row: dict[str, Any]) -> bytes:
+    """One JSON line, by orjson (a staged batch is written on the crawl's event loop: json.dumps
+    took ~85 us a page, orjson a sixth). Datetimes go through ``_default`` as with json; what
+    orjson refuses (keys that are not strings, integers over 64 bits) json writes as before."""
+    try:
+        return orjson.dumps(row, default=_default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return (json.dumps(row, default=_default, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_APPEND_NEWLINE
+
+
 def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     n = 0
-    with path.open("w", encoding="utf-8") as fh:
+    with path.open("wb") as fh:
         for row in rows:
-            line = json.dumps(row, default=_default, ensure_ascii=False) + "\n"
+            line = _json_line(row)
             if n == 1 and os.environ.get(ENV_KILL_AT, "").startswith("staging-mid-line"):
                 fh.write(line[: len(line) // 2])   # the crash test's torn line, then the kill
                 fh.flush()

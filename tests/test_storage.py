@@ -466,3 +466,24 @@ def test_kill_point_kills_at_the_nth_time_only(tmp_path):
     assert not torn.read_text().endswith("\n")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "b")], timeout=60)
     assert proc.returncode == 0 and len(Staging(tmp_path / "b", "r").files("fetch_log")) == 3
+
+
+def test_staged_lines_hold_what_json_would_have_written():
+    """Staged rows are written by orjson (storage/staging.py ``_json_line``): the values read back
+    are json's for every kind of value a row holds, and what orjson refuses is written by json."""
+    import json
+    from datetime import date
+
+    from storage.staging import _default, _json_line
+    rows = [
+        {"run_id": "r", "fetched_at": datetime(2026, 12, 7, 5, 1, 10, 41000, tzinfo=timezone.utc),
+         "naive": datetime(2026, 1, 1), "day": date(2026, 2, 3), "ms": 12.5, "tiny": 1e-7, "big": 1e300,
+         "none": None, "ok": True, "n": -3, "tags": ("a", "b"), "uniq": {"x"},
+         "tz": datetime(2026, 3, 4, 5, 6, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+         "body": "caf\u00e9 \u201cquoted\u201d\n\n\u0627\u0644\u0645\u064a\u0627\u062f\u064a\u0646 \u2028 \\ \"", "emoji": "\U0001f600"},
+        {"huge": 2 ** 70, "keys": {1: "int key"}},     # orjson refuses both: json writes the line
+    ]
+    for row in rows:
+        line = _json_line(row)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1
+        assert json.loads(line) == json.loads(json.dumps(row, default=_default, ensure_ascii=False))

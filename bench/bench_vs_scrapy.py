@@ -40,7 +40,9 @@ its fetch+extract batches). CPU ms/page is the crawling process's CPU time (ever
 the Prefect server and the replay are other processes) / article pages; the parse
 workers' CPU (crawl/parsepool.py, other processes) is given apart, and so is the replay web's
 CPU per page while each pipeline ran (the same server for all: what serving costs the
-machine's two cores beside the pipeline).
+machine's two cores beside the pipeline). The crawl phase's CPU is also given per thread of
+the crawling process (the event loop, MainThread; the parse pool's result and feeder threads;
+the WARC writer), from /proc/self/task.
 
 ``--dump FILE`` writes what the flow stored (articles' content hashes, stories, duplicates,
 ticker items) as JSON, to compare two versions of the code on the same corpus.
@@ -73,6 +75,23 @@ def _cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def _thread_cpu_s() -> dict[str, float]:
+    """CPU time (user + system) of each thread of this process so far, by thread name (Linux:
+    /proc/self/task; {} elsewhere). Tells the event loop's CPU from the WARC and pool threads'."""
+    import threading
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:     # the thread ended meanwhile
+            continue
+        name = names.get(int(task.name), f"thread {task.name}")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 # -- the flow -------------------------------------------------------------------------------
 def run_flow(replay_url: str, archive: str, concurrency: int, batch_size: int, urls_out: str,
              dump: str | None) -> dict:
@@ -85,12 +104,17 @@ def run_flow(replay_url: str, archive: str, concurrency: int, batch_size: int, u
     batches: list[tuple[float, float, float, float]] = []    # wall start, end, cpu start, end
     first_call: list[float] = []
 
+    threads: list[dict[str, float]] = []    # each thread's CPU at the first batch's start, at the last's end
+
     async def timed_batch(*a, **kw):
         t, c = time.perf_counter(), _cpu_s()
+        if not batches and not threads:
+            threads.append(_thread_cpu_s())
         try:
             return await pipeline.crawl_batch(*a, **kw)
         finally:
             batches.append((t, time.perf_counter(), c, _cpu_s()))
+            threads[1:] = [_thread_cpu_s()]
 
     async def timed_discover(*a, **kw):
         first_call.append(time.perf_counter())
@@ -126,6 +150,12 @@ def run_flow(replay_url: str, archive: str, concurrency: int, batch_size: int, u
             "crawl_phase_pages_per_s": pages / crawl_wall, "cpu_ms_per_page": 1000 * cpu / pages,
             "crawl_phase_cpu_ms_per_page": 1000 * crawl_cpu / pages,
             "parse_workers_cpu_ms_per_page": 1000 * workers_cpu / pages,
+            "main_thread_cpu_ms_per_page": round(1000 * (threads[-1].get("MainThread", 0.0)
+                                                         - threads[0].get("MainThread", 0.0)) / pages, 3),
+            "crawl_phase_thread_cpu_ms_per_page": {
+                name: round(1000 * (cpu_s - threads[0].get(name, 0.0)) / pages, 3)
+                for name, cpu_s in sorted(threads[-1].items(), key=lambda kv: threads[0].get(kv[0], 0.0) - kv[1])
+                if cpu_s - threads[0].get(name, 0.0) >= 0.005 * pages / 1000},
             "stored": sum(c.get("stored", 0) for c in result["stats"].values()),
             "errors": result["error_count"], "timings": result["timings"]}
 
@@ -399,6 +429,7 @@ def report_rounds(rounds: list[list[dict]], as_json: bool) -> None:
         print(f"{name:44} " + " ".join(f"{v:>6.1f}" for v in values) + f"  {statistics.median(values):>6.1f}")
     for key, label in (("cpu_ms_per_page", "CPU ms/page"), ("crawl_phase_cpu_ms_per_page", "crawl phase CPU ms/page"),
                        ("parse_workers_cpu_ms_per_page", "+ parse workers CPU ms/page"),
+                       ("main_thread_cpu_ms_per_page", "crawl phase event loop CPU ms/page"),
                        ("before_first_request_s", "s before the first request"), ("discovery_s", "s of discovery")):
         for i, name in enumerate(names):
             if key in rounds[0][i]:
@@ -429,6 +460,8 @@ def report(results: list[dict], as_json: bool) -> None:
               f"ms/page (+ {flow['parse_workers_cpu_ms_per_page']:.2f} in the parse workers); discovery "
               f"{flow['discovery_s']:.1f} s, between batches {flow['between_batches_s']:.1f} s; "
               f"stored {flow['stored']}, errors {flow['errors']}; phases {flow['timings']}")
+        print(f"{flow['pipeline']}: crawl phase CPU ms/page by thread: " + ", ".join(
+            f"{name} {ms:.2f}" for name, ms in flow["crawl_phase_thread_cpu_ms_per_page"].items()))
     for k, v in ratios.items():
         print(f"{k:66} {v}")
     print(f"load average at the end: {os.getloadavg()}")

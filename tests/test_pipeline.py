@@ -3,6 +3,7 @@ faults are counted and named, nothing already archived is lost, and a rerun comp
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from crawl.warc import read_record
 from pipeline_helpers import config, crawl_once
@@ -124,3 +125,43 @@ async def test_state_is_loaded_for_the_run_s_urls_and_canonical_urls_are_looked_
                        {"reuters": run.counters})
         con.close()
         assert query(arch, "SELECT count(*) FROM article_versions")[1][0][0] == n
+
+
+@pytest.mark.parametrize("parsed_in", ["workers", "crawl process"])
+async def test_article_records_are_whole_whichever_process_builds_them(tmp_path, monkeypatch, parsed_in):
+    """With parse workers, an article page's WARC records are built and compressed by the worker
+    that parses it (crawl/warc.py ``build_members``) and appended by the crawl; without, by the
+    crawl's WARC thread. Either way each fetch-log row names a record of its URL holding the
+    bytes the site served, and warcio reads every record of every file with its digests right."""
+    from urllib.parse import urlsplit
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    import crawl.pipeline
+    import crawl.warc
+    built_here: list[str] = []          # exchanges whose records the crawl process built
+    real_records = crawl.warc.records
+    monkeypatch.setattr(crawl.warc, "records", lambda x: (built_here.append(x.url), real_records(x))[1])
+    if parsed_in == "crawl process":
+        monkeypatch.setattr(crawl.pipeline, "job_spec", lambda run: None)
+    with start_replay(seed=7, per_site=12) as srv:
+        arch = Archive(tmp_path / "a")
+        runs = await crawl_once(arch, srv, "r1")
+        _, rows = query(arch, "SELECT url, warc_file, warc_offset, warc_length FROM fetch_log "
+                              "WHERE kind = 'article' AND outcome = 'fetched'")
+        assert len(rows) == sum(r.counters["fetched"] for r in runs.values()) > 20
+        with httpx.Client() as client:
+            for url, wf, off, length in rows:
+                ref = type("Ref", (), {"filename": wf, "offset": off, "length": length})()
+                rec_url, status, _, body = read_record(arch.warc_dir, ref)
+                served = client.get(srv.url + urlsplit(url).path, headers={"Host": urlsplit(url).hostname})
+                assert (rec_url, status, body) == (url, 200, served.content)
+    articles = {url for url, *_ in rows}
+    assert articles & set(built_here) == (set() if parsed_in == "workers" else articles)
+    records = 0
+    for path in sorted(arch.warc_dir.glob("*.warc.gz")):
+        with open(path, "rb") as fh:
+            for record in ArchiveIterator(fh, check_digests="raise"):
+                record.content_stream().read()
+                records += 1
+    assert records >= 2 * len(rows)     # a response and a request record per article, and the rest

@@ -50,7 +50,7 @@ from crawl.fasthttp import LazyCookies, PerHostTransport
 from crawl.hostgate import HostGate
 from crawl.robots import RobotsCache, RobotsFetch, RobotsPolicy
 from crawl.transport import HTTP11Transport, HostMapTransport
-from crawl.warc import Members, PendingRecord, WarcRef, WarcWriter
+from crawl.warc import WarcRef, WarcWriter
 from extractors.limits import BadEncoding, CappedDecoder, PageTooLarge
 
 log = logging.getLogger(__name__)
@@ -107,8 +107,6 @@ class FetchResult:
     elapsed_ms: float = 0.0
     attempts: int = 0
     warc: WarcRef | None = None
-    # ``fetch_many(defer_warc=True)``: the page's records are not written yet (``Fetcher.finish_warc``).
-    warc_pending: PendingRecord | None = None
 
     @property
     def ok(self) -> bool:
@@ -130,7 +128,6 @@ class _Exchange:
     detail: str | None = None
     retry_after: float | None = None
     warc: WarcRef | None = None
-    warc_pending: PendingRecord | None = None
     attempts: int = 1
 
 
@@ -224,19 +221,6 @@ class Fetcher:
         write = functools.partial(self.warc.write, url, **record)
         return await asyncio.get_running_loop().run_in_executor(self._warc_thread, write)
 
-    async def finish_warc(self, r: FetchResult, members: Members | None = None) -> None:
-        """Write the records ``fetch(defer_warc=True)`` left to write: ``members`` as a parse worker
-        built them (``crawl.warc.build_members``), or built here when there are none. Before the
-        page's fetch-log row is made: the row names the record."""
-        pending, r.warc_pending = r.warc_pending, None
-        if pending is None or self.warc is None:
-            return
-        if members is not None:
-            r.warc = self.warc.write_members(members)   # an append and a flush: no thread hand-over
-        else:
-            r.warc = await self._write_warc(pending.url, body=r.content, **pending.write_args())
-        self.stats["warc_records"] += 1
-
     async def __aenter__(self) -> "Fetcher":
         return self
 
@@ -299,7 +283,7 @@ class Fetcher:
 
     # -- one exchange ----------------------------------------------------------
     async def _exchange(self, site: SiteConfig, url: str, headers: Mapping[str, str],
-                        parsed: httpx.URL | None = None, defer_warc: bool = False) -> _Exchange:
+                        parsed: httpx.URL | None = None) -> _Exchange:
         """One request/response; ``parsed``: ``url`` already parsed by httpx (httpx parses a string
         URL twice per request, ~35 us, when building the request)."""
         host = self._host(url, site)
@@ -361,14 +345,14 @@ class Fetcher:
             if ex.status == 429 or ex.status >= 500:
                 ex.retry_after = self._parse_retry_after(ex.headers.get("retry-after"))
             if self.warc is not None and response is not None:
-                pending = PendingRecord(url, ex.status, response.headers.multi_items(), response.reason_phrase,
-                                        response.request.headers.multi_items(), response.http_version or "HTTP/1.1",
-                                        self._now(), truncated, gzip_level=self.warc.gzip_level)
-                if defer_warc and ex.kind is None and ex.status == 200:
-                    ex.warc_pending = pending     # a page: its parse worker builds the records
-                else:
-                    ex.warc = await self._write_warc(pending.url, body=ex.content, **pending.write_args())
-                    self.stats["warc_records"] += 1
+                ex.warc = await self._write_warc(
+                    url, status=ex.status, reason=response.reason_phrase,
+                    headers=response.headers.multi_items(), body=ex.content,
+                    request_headers=response.request.headers.multi_items(),
+                    http_version=response.http_version or "HTTP/1.1",
+                    date=self._now(), truncated=truncated,
+                )
+                self.stats["warc_records"] += 1
         return ex
 
     def _cut_html(self, site: SiteConfig, headers: httpx.Headers, body: bytes | bytearray) -> bool:
@@ -390,11 +374,11 @@ class Fetcher:
         return False
 
     async def _exchange_with_retries(self, site: SiteConfig, url: str, headers: Mapping[str, str],
-                                     parsed: httpx.URL | None = None, defer_warc: bool = False) -> _Exchange:
+                                     parsed: httpx.URL | None = None) -> _Exchange:
         attempt = 0
         while True:
             attempt += 1
-            ex = await self._exchange(site, url, headers, parsed, defer_warc)
+            ex = await self._exchange(site, url, headers, parsed)
             ex.attempts = attempt
             if ex.kind not in RETRYABLE_KINDS or attempt > self.settings.retries:
                 return ex
@@ -433,12 +417,10 @@ class Fetcher:
         return RobotsFetch(None, error=f"more than {ROBOTS_MAX_REDIRECTS} redirects")
 
     # -- public API ----------------------------------------------------------------
-    async def fetch(self, url: str, *, conditional: bool = True, defer_warc: bool = False) -> FetchResult:
-        """``defer_warc``: a page (a complete 200) comes back with its WARC records not written
-        (``FetchResult.warc_pending``); whoever takes it writes them (``finish_warc``)."""
+    async def fetch(self, url: str, *, conditional: bool = True) -> FetchResult:
         started = time.perf_counter()
         fetched_at = self._now()
-        result = await self._fetch(url, conditional, fetched_at, defer_warc)
+        result = await self._fetch(url, conditional, fetched_at)
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         if result.outcome in ("fetched", "not_modified"):
             self.stats[result.outcome] += 1
@@ -447,7 +429,7 @@ class Fetcher:
             log.info("%s", result.error)
         return result
 
-    async def _fetch(self, url: str, conditional: bool, fetched_at: datetime, defer_warc: bool = False) -> FetchResult:
+    async def _fetch(self, url: str, conditional: bool, fetched_at: datetime) -> FetchResult:
         s = self.settings
         ua = s.user_agent
         try:
@@ -500,8 +482,7 @@ class Fetcher:
                     headers["If-None-Match"] = etag
                 if last_modified:
                     headers["If-Modified-Since"] = last_modified
-            ex = await self._exchange_with_retries(site, current, headers, parsed if current == url else None,
-                                                   defer_warc)
+            ex = await self._exchange_with_retries(site, current, headers, parsed if current == url else None)
             attempts += ex.attempts
             location = ex.headers.get("location")
             if ex.status in REDIRECT_STATUSES and location and ex.kind is None:
@@ -526,7 +507,7 @@ class Fetcher:
         headers = {k.lower(): v for k, v in ex.headers.items()}
         return result(outcome, kind, error, final_url=final_url, status=ex.status, headers=headers,
                       etag=headers.get("etag"), last_modified=headers.get("last-modified"),
-                      attempts=attempts, warc=ex.warc, warc_pending=ex.warc_pending)
+                      attempts=attempts, warc=ex.warc)
 
     def _finish(self, result, site: SiteConfig, url: str, final: str, ex: _Exchange, attempts: int) -> FetchResult:
         s = self.settings
@@ -576,10 +557,10 @@ class Fetcher:
             r.error = r.error.replace(f"{name}: {final}", f"{name}: {url} (redirected to {final})", 1)
         return r
 
-    async def fetch_many(self, urls: Iterable[str], *, conditional: bool = True, limit: int | None = None,
-                         defer_warc: bool = False) -> AsyncIterator[FetchResult]:
+    async def fetch_many(self, urls: Iterable[str], *, conditional: bool = True,
+                         limit: int | None = None) -> AsyncIterator[FetchResult]:
         """Fetch concurrently (at most ``limit`` URLs in flight; per-host limits still apply),
-        yielding results as they finish (``defer_warc``: as ``fetch``'s)."""
+        yielding results as they finish."""
         limit = limit or max(16, 4 * self.total_concurrency)
         it = iter(urls)
         pending: set[asyncio.Task[FetchResult]] = set()
@@ -592,7 +573,7 @@ class Fetcher:
                     except StopIteration:
                         exhausted = True
                         break
-                    pending.add(asyncio.ensure_future(self.fetch(u, conditional=conditional, defer_warc=defer_warc)))
+                    pending.add(asyncio.ensure_future(self.fetch(u, conditional=conditional)))
                 if not pending:
                     return
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)

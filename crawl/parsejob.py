@@ -1,8 +1,7 @@
 """One page's parse in a worker process, with what follows from the parsed record alone.
 
 ``parse_job`` runs in a ``crawl.parsepool`` worker (``job_spec`` and ``extract_in_pool`` are
-its crawl-process side): the page's WARC records built and compressed (the crawl appends
-them), its body decoded and checked to be text, the site extractor (generic fallback) as
+its crawl-process side): the site extractor (generic fallback) as
 ``crawl.extraction.parse_page``, then the facts the article steps (crawl/steps.py) would
 otherwise work out in the crawl process from the record as parsed: its content hash, the
 ticker keys of its BREAKING items and of its body paragraphs, its near-duplicate signature and
@@ -31,7 +30,6 @@ from dedup.urls import SiteRules, canonicalize
 from .extraction import (Parsed, apply_parsed, extract_page_off_loop, extract_timed_out, parse_page,
                          refuse_unless_text)
 from .fetch import FetchResult, decode_body, looks_like_text
-from .warc import Members, PendingRecord, build_members
 from .parsepool import PoolJob
 
 if TYPE_CHECKING:
@@ -136,22 +134,19 @@ def record_facts(art: extractors.Article, spec: JobSpec, url: str) -> Facts:
     return facts
 
 
-def parse_job(spec: JobSpec, content: bytes, content_type: str | None, url: str,
-              warc: PendingRecord | None = None) -> tuple[Parsed | None, Facts | None, Members | None]:
-    """In a worker: the page decoded and parsed as in the crawl process, the kept record's facts,
-    and the page's WARC records built and compressed when ``warc`` asks for them (the crawl
-    appends them: crawl/fetch.py ``finish_warc``); parsed and facts are None when the body is not
-    text (``looks_like_text``: refused, not parsed; its records are built all the same)."""
+def parse_job(spec: JobSpec, content: bytes, content_type: str | None,
+              url: str) -> tuple[Parsed | None, Facts | None]:
+    """In a worker: the page decoded and parsed as in the crawl process, and the kept record's
+    facts; (None, None) when the body is not text (``looks_like_text``: refused, not parsed)."""
     extractor = extractors.registry.get(spec.extractor)
     if spec.code != (code_digest(extractor), code_digest(extractors.GENERIC)):
         raise StaleExtractor(f"extractor {spec.extractor!r} runs other code in the crawl process")
-    members = build_members(warc, content) if warc is not None else None
     html = decode_body(content, content_type)[1]
     if not looks_like_text(html):
-        return None, None, members
+        return None, None
     parsed = parse_page(extractor, html, url)
     art = parsed.fallback if parsed.fallback is not None else parsed.art
-    return parsed, (record_facts(art, spec, url) if art is not None else None), members
+    return parsed, (record_facts(art, spec, url) if art is not None else None)
 
 
 # -- in the crawl process ------------------------------------------------------------------
@@ -193,9 +188,9 @@ async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple
         if fut.done():
             # Parsed while the crawl went on fetching (most pages): its result (or exception, handled
             # below as before), without a wrapping future, a timeout handle and a loop wake-up.
-            parsed, facts, members = fut.result()
+            parsed, facts = fut.result()
         else:
-            parsed, facts, members = await asyncio.wait_for(asyncio.wrap_future(fut), run.extract_budget_s)
+            parsed, facts = await asyncio.wait_for(asyncio.wrap_future(fut), run.extract_budget_s)
     except asyncio.CancelledError:
         # The job was dropped while we waited (the pool stopped: its queue is cancelled), not this
         # crawl: parse here. A cancelled crawl (this task being cancelled) goes on cancelling.
@@ -223,8 +218,6 @@ async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple
             log.debug("%s: parse worker failed on %s (%s: %s); parsing it here", run.site.name, r.final_url,
                       type(e).__name__, e)
         return await _parse_here(run, r), None
-    if members is not None:
-        await run.fetcher.finish_warc(r, members)
     if parsed is None:
         refuse_unless_text(run, r, False)
         return None, None

@@ -195,13 +195,10 @@ async def crawl_batch(run: SiteRun, urls: Iterable[str], batch_no: int) -> Count
         if page is not None:
             run_steps(run, page, PREPARE_STEPS)
             pages.append(page)
-        if item.r.warc_pending is not None:   # not built by a parse worker: written here, before its row
-            await run.fetcher.finish_warc(item.r)
         fetch_rows.append(fetch_row(run, "article", item.r, page.content_hash if page else None))
 
     try:
-        # A page's WARC records are built by the parse worker that parses it (defer_warc).
-        async for r in run.fetcher.fetch_many(list(urls), defer_warc=pool is not None):
+        async for r in run.fetcher.fetch_many(list(urls)):
             ahead.append(_start_extract(run, r, spec, pool))
             while ahead and (len(ahead) > PARSE_AHEAD or ahead[0].ready()):
                 await settle(ahead[0])
@@ -236,7 +233,7 @@ def _start_extract(run: SiteRun, r: FetchResult, spec: JobSpec | None, pool: Par
     # as it decodes the page (the crawl process then never decodes it).
     if unusable_page(run, r, check_text=pool is None) is not None:
         return _Fetched(r)
-    job = (pool.submit_soon(parse_job, spec, r.content, r.headers.get("content-type"), r.final_url, r.warc_pending)
+    job = (pool.submit_soon(parse_job, spec, r.content, r.headers.get("content-type"), r.final_url)
            if pool is not None else None)
     if job is not None:
         job.spec_code = spec.code

@@ -173,8 +173,10 @@ class WarcWriter:
                truncated: str | None) -> WarcRef:
         self._ensure_file()
         assert self._fh is not None and self._writer is not None
-        exchange = _exchange(url, status, headers, body, reason, method, request_headers, http_version, date,
-                             truncated)
+        when = (date or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
+        exchange = _Exchange(url, status, _items(headers), body, reason, method, _items(request_headers),
+                             http_version, datetime_to_iso_date(when, use_micros=True), truncated,
+                             _warc_id(), _warc_id())
         response, request = records(exchange) or self._warcio_records(exchange)
 
         offset = self._fh.tell()
@@ -186,19 +188,6 @@ class WarcWriter:
         self.records += 1
         assert self._filename is not None
         return WarcRef(self._filename, offset, length)
-
-    def write_members(self, members: "Members") -> WarcRef:
-        """Append an exchange's records already built and compressed (``build_members``, in a parse
-        worker); the same bytes ``write`` would have written for it."""
-        with self._lock:
-            self._ensure_file()
-            assert self._fh is not None and self._filename is not None
-            offset = self._fh.tell()
-            self._fh.write(members.response)
-            self._fh.write(members.request)
-            self._fh.flush()
-            self.records += 1
-            return WarcRef(self._filename, offset, len(members.response))
 
     def _warcio_records(self, x: "_Exchange") -> tuple[bytes, bytes]:
         """The exchange's (response, request) records as warcio builds them: ``records``' fallback
@@ -274,54 +263,6 @@ class _Exchange:
     truncated: str | None
     resp_id: str
     req_id: str
-
-
-def _exchange(url: str, status: int, headers: HeaderItems | None, body: bytes, reason: str | None, method: str,
-              request_headers: HeaderItems | None, http_version: str, date: datetime | None,
-              truncated: str | None) -> _Exchange:
-    when = (date or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(tzinfo=None)
-    return _Exchange(url, status, _items(headers), body, reason, method, _items(request_headers), http_version,
-                     datetime_to_iso_date(when, use_micros=True), truncated, _warc_id(), _warc_id())
-
-
-@dataclass(frozen=True)
-class PendingRecord:
-    """An exchange whose records are not written yet: ``WarcWriter.write``'s arguments but the body
-    (the fetched page's content). The crawl sends it with the page to the parse worker, which
-    builds and compresses the records (``build_members``): that CPU leaves the crawl process,
-    and the crawl appends the bytes (``write_members``) when it takes the page's result."""
-    url: str
-    status: int
-    headers: list[tuple[str, str]]
-    reason: str | None
-    request_headers: list[tuple[str, str]]
-    http_version: str
-    date: datetime
-    truncated: str | None = None
-    method: str = "GET"
-    gzip_level: int = GZIP_LEVEL     # the writer's
-
-    def write_args(self) -> dict[str, Any]:
-        return {"status": self.status, "headers": self.headers, "reason": self.reason, "method": self.method,
-                "request_headers": self.request_headers, "http_version": self.http_version, "date": self.date,
-                "truncated": self.truncated}
-
-
-@dataclass(frozen=True)
-class Members:
-    """An exchange's response and request records, each its own gzip member, as written."""
-    response: bytes
-    request: bytes
-
-
-def build_members(pending: PendingRecord, body: bytes) -> Members | None:
-    """The records ``WarcWriter.write`` would write for the exchange, compressed; None when a header
-    is not ASCII (warcio's own encoding then, by the writer: ``write``)."""
-    built = records(_exchange(pending.url, pending.status, pending.headers, body, pending.reason, pending.method,
-                              pending.request_headers, pending.http_version, pending.date, pending.truncated))
-    if built is None:
-        return None
-    return Members(gzip_member(built[0], pending.gzip_level), gzip_member(built[1], pending.gzip_level))
 
 
 def _warc_id() -> str:

@@ -33,8 +33,7 @@ SEED, PER_SITE = 31, 30
 REPO = Path(__file__).resolve().parents[1]
 
 # The killed crawl. Two points are outside storage/ and hooked here: "fetch" (right after a
-# response is written to the WARC file, by the crawl's WARC thread or, for an article, as its
-# parse worker built it, before its page is staged) and "index-save" (after
+# response is written to the WARC file, before its page is staged) and "index-save" (after
 # the near-duplicate index is saved, before the story index).
 DRIVER = r"""
 import asyncio, os, sys
@@ -48,12 +47,6 @@ if point == "fetch":
         kill_point("fetch")
         return ref
     crawl.warc.WarcWriter.write = write
-    real_members = crawl.warc.WarcWriter.write_members   # an article's records, built by its parse worker
-    def write_members(self, *a, **k):
-        ref = real_members(self, *a, **k)
-        kill_point("fetch")
-        return ref
-    crawl.warc.WarcWriter.write_members = write_members
 if point == "index-save":
     import dedup.state
     real_save = dedup.state.save_stories

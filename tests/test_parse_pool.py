@@ -233,10 +233,9 @@ async def test_a_stuck_page_sent_with_others_fails_alone_and_the_others_are_pars
     pages = [FetchResult(f"https://example.test/{n}", f"https://example.test/{n}", "test", "fetched") for n in "abc"]
     pool = ParsePool(1)
     try:
-        # tuple(["a", None, None]) is a worker's (parsed, facts, WARC members); time.sleep(120) a page
-        # that never ends.
-        jobs = [pool.submit_soon(tuple, ["a", None, None]), pool.submit_soon(time.sleep, 120),
-                pool.submit_soon(tuple, ["c", None, None])]
+        # tuple(["a", None]) is a worker's (parsed, facts); time.sleep(120) a page that never ends.
+        jobs = [pool.submit_soon(tuple, ["a", None]), pool.submit_soon(time.sleep, 120),
+                pool.submit_soon(tuple, ["c", None])]
         started = time.monotonic()
         results = [await parsejob.extract_in_pool(run, r, job) for r, job in zip(pages, jobs)]
         took = time.monotonic() - started

@@ -162,26 +162,3 @@ def test_records_are_byte_for_byte_warcios(tmp_path):
     w.close()
     url, status, headers, body = read_record(tmp_path, ref)
     assert (url, status, body) == (urls[0], 200, b"body") and "filename" in headers["content-disposition"]
-
-
-def test_records_built_elsewhere_read_back_as_the_writer_s_own(tmp_path):
-    """``build_members`` (in a parse worker) + ``write_members`` (the crawl) store what ``write``
-    stores for the same exchange; a header that is not ASCII is left to ``write`` (warcio's way)."""
-    from datetime import datetime, timezone
-
-    from crawl.warc import PendingRecord, WarcWriter, build_members, read_record
-    body = "<html><body>caf\u00e9</body></html>".encode()
-    pending = PendingRecord("https://example.com/a", 200, [("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
-                            "OK", [("User-Agent", "ua"), ("Accept-Encoding", "gzip")], "HTTP/1.1",
-                            datetime(2026, 12, 7, 5, 0, tzinfo=timezone.utc), gzip_level=6)
-    w = WarcWriter(tmp_path)
-    own = w.write(pending.url, body=body, **pending.write_args())
-    members = build_members(pending, body)
-    built = w.write_members(members)
-    w.close()
-    assert built.offset > own.offset and built.length == len(members.response)
-    assert read_record(tmp_path, built) == read_record(tmp_path, own)
-    assert read_record(tmp_path, built)[1:] == (200, read_record(tmp_path, own)[2], body)
-    assert w.records == 2
-    odd = PendingRecord(pending.url, 200, [("X-Name", "caf\u00e9")], "OK", [], "HTTP/1.1", pending.date)
-    assert build_members(odd, body) is None

@@ -174,10 +174,11 @@ def job_spec(run: "SiteRun") -> JobSpec | None:
 async def extract_in_pool(run: "SiteRun", r: FetchResult, job: PoolJob) -> tuple[extractors.Article | None, Facts | None]:
     """The record parsed by a pool worker (``crawl.parsepool``), within ``run.extract_budget_s``
     from when the crawl waits for it; a page the worker found not to be text is refused here
-    (``refuse_unless_text``), and so is one parsed here instead that is not text. Over budget: the workers are stuck, so they are killed and
-    the page is failed:extract_timeout as in ``extract_page_off_loop``; but when the page went to
-    the worker with others (``ParsePool.submit_soon``), which of them is stuck is not known, so
-    each is sent again alone and only the stuck one fails. Workers gone (killed for another page,
+    (``refuse_unless_text``), and so is one parsed here instead that is not text. Over budget:
+    the workers are stuck, so they are killed and the page is failed:extract_timeout as in
+    ``extract_page_off_loop``; but when the page went to the worker with others
+    (``ParsePool.submit_soon``), which of them is stuck is not known, so each is sent again
+    alone and only the stuck one fails. Workers gone (killed for another page,
     crashed) or running other extractor code: the page is parsed here instead."""
     fut = job.future
     if fut.cancelled():

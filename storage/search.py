@@ -101,6 +101,10 @@ def _info(con: duckdb.DuckDBPyConnection, db: str = "search") -> dict[str, str]:
 
 def _new_segment(con: duckdb.DuckDBPyConnection, source_sql: str, params: list | None = None) -> tuple[str, int]:
     """Create the next segment table in the current database (``search``) from ``source_sql`` and index it."""
+    # Nothing to index (a run that changed no article): no segment. Made and dropped again, fts's
+    # tables would fail the commit of an incremental refresh, which is one transaction.
+    if con.execute(f"SELECT 1 FROM ({source_sql}) LIMIT 1", params or []).fetchone() is None:
+        return "", 0
     existing = _segments(con)
     n = max((int(s.split("_")[1]) for s in existing), default=0) + 1
     name = f"seg_{n:06d}"

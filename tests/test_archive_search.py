@@ -63,6 +63,19 @@ def test_incremental_refresh_indexes_only_changed_articles(news):
     assert len(search(arch, "antalya")) == 1          # no duplicate hit from the older segment
 
 
+def test_a_run_that_changed_no_article_refreshes_the_index_too(news):
+    """A scheduled run that finds nothing new commits a snapshot (its run row, its fetch log) with
+    no article in the change feed: the refresh moves the index to it, with nothing to index, and
+    search still answers (it once failed: fts's tables made and dropped in one transaction)."""
+    arch, (s1, s2) = news
+    refresh_index(arch)
+    s3 = commit_run(arch, "run-nothing-new", [])
+    report = refresh_index(arch)
+    assert (report.mode, report.previous_snapshot, report.snapshot_id, report.indexed) == ("incremental", s2, s3, 0)
+    assert refresh_index(arch).mode == "up-to-date"
+    assert set(urls(search(arch, "lavrov kuleba"))) == {"https://reuters.example/0", "https://almayadeen.example/2"}
+
+
 def test_segments_merge_and_compaction_forces_a_rebuild(news, monkeypatch):
     arch, _ = news
     monkeypatch.setattr(search_mod, "MAX_SEGMENTS", 2)

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import httpx
+import pytest
 from replay import Knobs, start_replay
 from storage.runlock import RunLock, run_liveness
 
@@ -43,6 +44,7 @@ def _crawl_twice_at_once(replay_url: str, gate_dir: str) -> dict:
     return httpx.get(f"{replay_url}/__replay__/stats", timeout=10).json()
 
 
+@pytest.mark.slow   # ~7 s: two crawl processes against one replay
 def test_two_processes_share_one_host_budget(tmp_path):
     knobs = Knobs(fault_rate_slow=1.0, slow_s=0.3, fault_attempts=100, fault_paths=["/world/slow-"])
     with start_replay(seed=1, per_site=10, knobs=knobs) as srv:

@@ -136,6 +136,7 @@ def hostile_read_only(arch: Archive, outside: Path) -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.slow   # 3-6 s: a fresh archive connection (or CLI process) per hostile statement
 def test_read_only_refuses_every_hostile_statement(news):
     arch, snaps, outside = news
     before = fingerprint(arch)
@@ -161,6 +162,7 @@ def test_exact_refusals_of_the_main_escapes(news):
         assert str(caught.value) == expected
 
 
+@pytest.mark.slow   # 3-6 s: a fresh archive connection (or CLI process) per hostile statement
 def test_write_mode_writes_the_lake_only(news):
     arch, snaps, outside = news
     for sql, expected in hostile_read_only(arch, outside):
@@ -240,6 +242,7 @@ def run_cli(arch: Archive, *args: str, stdin: str | None = None, cwd: Path | Non
                           text=True, timeout=120, cwd=cwd)
 
 
+@pytest.mark.slow   # 3-6 s: a fresh archive connection (or CLI process) per hostile statement
 def test_cli_refusals_are_one_line_exit_2_and_never_show_passwd(news):
     arch, snaps, outside = news
     r = run_cli(arch, "sql", f"ATTACH '{arch.catalog}' AS c (TYPE sqlite); DELETE FROM c.ducklake_data_file",

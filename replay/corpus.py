@@ -313,10 +313,10 @@ class Corpus:
         site = HOST_TO_SITE.get((parts.hostname or "").lower())
         if site is None:
             return None
-        path = parts.path.rstrip("/")
-        if "/" not in path:
+        # An article path is /<section...>/<slug>: a one-segment path (/sitemap.xml) is none.
+        section_path, _, slug = parts.path.strip("/").rpartition("/")
+        if not section_path:
             return None
-        section_path, slug = path.lstrip("/").rsplit("/", 1)
         i = self._index(site).get(slug)
         if i is None:
             return None

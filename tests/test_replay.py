@@ -75,6 +75,10 @@ def test_host_routing(srv):
     r = get(srv, "example.org", "/")
     assert r.status_code == 404 and "unknown host" in r.text
     assert get(srv, AM, "/no/such/page").status_code == 404
+    # A one-segment path that is no page of the site (no section/slug to look up): 404, not a 500.
+    for host in (AM, RT):
+        for path in ("/sitemap.xml", "/no-such-page", "/amp/no-such-page/"):
+            assert get(srv, host, path).status_code == 404, (host, path)
 
 
 def test_robots(srv, knobs):

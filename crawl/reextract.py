@@ -16,7 +16,7 @@ from datetime import datetime
 
 import extractors
 from crawl.config import Config
-from crawl.fetch import FetchResult, detect_encoding
+from crawl.fetch import FetchResult, decode_body
 from crawl.lifecycle import ArchiveRun, RunResult
 from crawl.pipeline import SiteRun, extract_page
 from crawl.steps import ARTICLE_STEPS, Page, run_steps
@@ -80,9 +80,13 @@ def _archived_response(archive: Archive, run: SiteRun, url: str, fetched_at: dat
                                f"{e}; it cannot be re-extracted (refetch it with a normal run)")
         return None
     ctype = headers.get("content-type") or headers.get("Content-Type")
-    enc = detect_encoding(body, ctype) or "utf-8"
+    # Decoded as the crawl decoded it (crawl/fetch.py decode_body: its charset, the BOM dropped), so
+    # the record is the crawl's; a body of a type that is not text, as UTF-8 (never an article).
+    enc, text = decode_body(body, ctype)
+    if text is None:
+        enc, text = "utf-8", body.decode("utf-8", errors="replace")
     return FetchResult(url=url, final_url=url, site=run.site.name, outcome="fetched", status=status,
-                       content=body, text=body.decode(enc, errors="replace"), encoding=enc,
+                       content=body, text=text, encoding=enc,
                        headers={k.lower(): v for k, v in headers.items()}, fetched_at=fetched_at, warc=ref)
 
 

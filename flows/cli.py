@@ -545,7 +545,7 @@ def extract(obj: Ctx, file: str, url: str, name: str | None) -> None:
       newsarchive extract page.html --url https://www.reuters.com/world/...
     """
     import extractors
-    from crawl.fetch import detect_encoding
+    from crawl.fetch import decode_body, looks_like_text
     from extractors.limits import BadEncoding, PageTooLarge, decompress
     max_bytes = obj.config().fetch.max_bytes
     size = Path(file).stat().st_size
@@ -562,8 +562,15 @@ def extract(obj: Ctx, file: str, url: str, name: str | None) -> None:
                  f"fetch.max_bytes in the config if the page is legitimately that large")
         except BadEncoding as e:
             fail(f"{file}: not a valid .gz file ({e}); save or download the page again")
-    # Charset from the bytes (BOM, <meta>, UTF-8 validity, sniffing), as the fetcher does.
-    text = data.decode(detect_encoding(data, "text/html") or "utf-8", errors="replace")
+    if not data.strip():
+        fail(f"{file}: empty page (no bytes but whitespace); nothing to extract: save the page again "
+             f"(a crawl counts such a page as 'empty' and fetches it again next run)")
+    # Decoded as the crawl decodes a page (charset from BOM, <meta>, UTF-8 validity, sniffing; the
+    # BOM dropped), and refused where the crawl refuses one: bytes that are not text at all.
+    text = decode_body(data, "text/html")[1]
+    if not looks_like_text(text):
+        fail(f"{file}: not an HTML page (binary or undecodable bytes); nothing to extract: save the page "
+             f"again (a crawl counts such a page as 'not_html' and fetches it again next run)")
     art = extractors.extract(text, url, extractor=name)
     click.echo(json.dumps(art.to_dict(), ensure_ascii=False, indent=2))
 

@@ -190,6 +190,30 @@ def test_cli_extract_of_a_deep_gz_page_prints_a_flagged_record(tmp_path):
     assert limits.TOO_DEEP in record["quality"] and PROSE in record["body"]
 
 
+def test_cli_extract_refuses_what_a_crawl_refuses_and_decodes_as_the_crawl_does(tmp_path):
+    # Random bytes and an empty page: one line naming the file and the fix, exit 2, no record
+    # (a crawl counts them not_html / empty). A page with a UTF-8 byte order mark: the mark is
+    # dropped as the crawl drops it (crawl/fetch.py decode_body), never part of title or body.
+    import random
+    noise, empty, bom = tmp_path / "noise.html", tmp_path / "empty.html", tmp_path / "bom.html"
+    noise.write_bytes(random.Random(3).randbytes(4000))
+    empty.write_bytes(b" \n\t\n")
+    # (A page with too little prose for a body: the generic extractor's body was the mark alone.)
+    bom.write_bytes(b"\xef\xbb\xbf<html><body><h1>T</h1><p>hello world</p></body></html>")
+    code, err, _, out = _run_cli(["extract", str(noise), "--url", URLS["generic"]], tmp_path)
+    assert (code, out) == (2, "") and err == (
+        f"Error: {noise}: not an HTML page (binary or undecodable bytes); nothing to extract: save the page "
+        f"again (a crawl counts such a page as 'not_html' and fetches it again next run)\n"), err
+    code, err, _, out = _run_cli(["extract", str(empty), "--url", URLS["generic"]], tmp_path)
+    assert (code, out) == (2, "") and err == (
+        f"Error: {empty}: empty page (no bytes but whitespace); nothing to extract: save the page again "
+        f"(a crawl counts such a page as 'empty' and fetches it again next run)\n"), err
+    code, err, _, out = _run_cli(["extract", str(bom), "--url", URLS["generic"]], tmp_path)
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["title"] == "T" and "\ufeff" not in record["body"] and "\\ufeff" not in out
+
+
 # -- the crawl: extraction off the event loop, with a per-page budget -----------------------------------
 
 class HoggingExtractor(Extractor):

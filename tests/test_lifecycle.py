@@ -53,3 +53,25 @@ def test_a_run_that_dies_is_committed_by_the_next_one(tmp_path):
     assert query(arch, "SELECT run_id, status FROM runs ORDER BY run_id")[1] == sorted(
         [(dying.run_id, "recovered"), (done.run_id, "completed")])
     assert query(arch, "SELECT count(*) FROM fetch_log")[1] == [(1,)]
+
+
+def test_reextraction_decodes_an_archived_page_as_the_crawl_did(tmp_path):
+    # A page served with a UTF-8 byte order mark: the crawl drops the mark when it decodes the
+    # page (crawl/fetch.py decode_body); re-extraction reads the same bytes back from the WARC and
+    # must hand the extractor the same text, or a re-extracted record could differ from the crawl's.
+    from types import SimpleNamespace
+
+    from crawl.fetch import decode_body
+    from crawl.reextract import _archived_response
+    from crawl.warc import WarcWriter
+    arch = Archive(tmp_path / "a")
+    arch.init()
+    body = "\ufeff<html><body><h1>Título</h1><p>Café talks</p></body></html>".encode("utf-8")
+    with WarcWriter(arch.warc_dir, prefix="t") as warc:
+        ref = warc.write("https://news.example/a/1", status=200, body=body,
+                         headers={"Content-Type": "text/html; charset=utf-8"})
+    run = SimpleNamespace(site=SimpleNamespace(name="generic"))   # read only on an unreadable record
+    r = _archived_response(arch, run, "https://news.example/a/1", None, ref)
+    crawl_charset, crawl_text = decode_body(body, "text/html; charset=utf-8")
+    assert (r.text, r.encoding) == (crawl_text, crawl_charset)
+    assert r.text.startswith("<html>") and "Título" in r.text

@@ -26,11 +26,14 @@ from crawl.pipeline import SiteRun, crawl_batch, discover_urls
 from crawl.plan import replay_host_map
 from dedup.state import DedupState
 from pipeline_helpers import config, no_sleep
-from replay import start_replay
+from replay import Knobs, start_replay
 from storage.staging import Staging
 from storage.state import CrawlState
 
 ROOT = Path(__file__).resolve().parents[1]
+# The replay's breaking ticker (on every page) rotates each 60 s of wall clock: two crawls whose
+# records are compared must not straddle a rotation, so it is held still for them.
+STILL_TICKER = Knobs(ticker_period_s=10**9)
 
 
 async def _crawl(tmp: Path, srv, pool: ParsePool, monkeypatch, site_name: str = "reuters"):
@@ -50,7 +53,7 @@ async def _crawl(tmp: Path, srv, pool: ParsePool, monkeypatch, site_name: str = 
 
 async def test_pages_parsed_in_workers_give_the_rows_of_pages_parsed_here(tmp_path, monkeypatch):
     monkeypatch.setattr(parsejob, "_STALE_CODE", set())   # (earlier tests that patch extractors fill it)
-    srv = start_replay(seed=5, per_site=30)
+    srv = start_replay(seed=5, per_site=30, knobs=STILL_TICKER)
     pool = ParsePool(1)
     try:
         urls, counters, pooled = await _crawl(tmp_path / "pool", srv, pool, monkeypatch)
@@ -86,7 +89,7 @@ async def test_jobs_dropped_by_a_pool_stop_are_parsed_here(tmp_path, monkeypatch
                 self.dropped += len(args[0]) if fn is parsepool._call_each else 1   # pages, not jobs
             return job
 
-    srv = start_replay(seed=5, per_site=30)
+    srv = start_replay(seed=5, per_site=30, knobs=STILL_TICKER)
     pool = DroppingPool(1)
     try:
         urls, counters, pooled = await _crawl(tmp_path / "pool", srv, pool, monkeypatch)

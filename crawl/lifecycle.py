@@ -46,8 +46,15 @@ log = logging.getLogger("newsarchive.run")
 
 
 def new_run_id(flow_run_id: str | None = None) -> str:
-    """Sortable and unique: UTC start time plus the flow run's (or a random) id prefix."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{(flow_run_id or uuid.uuid4().hex)[:8]}"
+    """Sortable and unique: UTC start time plus 8 hex digits of the flow run's (or a random) id.
+
+    The id's *last* digits: a Prefect server on Postgres gives flow runs UUIDv7 ids, whose first
+    8 digits are their creation time, so two deployments' runs scheduled for the same tick and
+    started in the same second had one run id, one staging directory, and the second failed on
+    the first's staging lock (seen with two workers, `@every 20s`). The last 8 are random in
+    UUIDv4 and UUIDv7 alike. The run row keeps the whole flow run id."""
+    tail = (flow_run_id or uuid.uuid4().hex).replace("-", "")[-8:]
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{tail}"
 
 
 @dataclass

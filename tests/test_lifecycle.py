@@ -75,3 +75,32 @@ def test_reextraction_decodes_an_archived_page_as_the_crawl_did(tmp_path):
     crawl_charset, crawl_text = decode_body(body, "text/html; charset=utf-8")
     assert (r.text, r.encoding) == (crawl_text, crawl_charset)
     assert r.text.startswith("<html>") and "Título" in r.text
+
+
+def _uuid7(ms: int, rng) -> str:
+    """A UUIDv7 as a Prefect server on Postgres gives flow runs: 48 bits of Unix ms first."""
+    import uuid
+    return str(uuid.UUID(int=(ms << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64) | (0b10 << 62)
+                         | rng.getrandbits(62)))
+
+
+def test_two_flow_runs_created_together_get_two_runs(tmp_path):
+    # Two deployments' runs of one schedule tick: UUIDv7 ids created in the same millisecond share
+    # their first 8 digits. Each must get its own run id and staging (one failed on the other's
+    # staging lock when run ids took the first 8).
+    import random
+    import time
+
+    from crawl.lifecycle import new_run_id
+    rng = random.Random(12)
+    ms = int(time.time() * 1000)
+    a, b = _uuid7(ms, rng), _uuid7(ms, rng)
+    assert a[:8] == b[:8] and a != b
+    assert new_run_id(a).split("-", 1)[1] != new_run_id(b).split("-", 1)[1]
+    arch = Archive(tmp_path / "a")
+    with ArchiveRun(arch, flow_label="t", sites=["reuters"], flow_run_id=a, refresh_search=False) as ra, \
+            ArchiveRun(arch, flow_label="t", sites=["almayadeen"], flow_run_id=b, refresh_search=False) as rb:
+        assert ra.run_id != rb.run_id and ra.staging.dir != rb.staging.dir
+        ra.commit({}, "completed")
+        rb.commit({}, "completed")
+    assert sorted(r[0] for r in query(arch, "SELECT flow_run_id FROM runs")[1]) == sorted([a, b])

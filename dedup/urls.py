@@ -46,11 +46,12 @@ def rules_for(site_name: str) -> SiteRules:
     return site.url_rules if site is not None else SiteRules(name=site_name)
 
 
-# URLs ``canonicalize_url`` returns unchanged: lowercase http(s) scheme and host (LDH labels), a
-# path of unreserved characters with no "." or ".." segment, no port, query or fragment
-# (tests/test_dedup_urls.py checks the claim against w3lib on random URLs).
-W3LIB_FIXED_POINT = re.compile(r"(?!.*/\.\.?(?:/|\Z))https?://[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
-                               r"(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+/[A-Za-z0-9\-._~/]*\Z")
+# URLs ``canonicalize_url`` returns unchanged: lowercase http(s) scheme and host (LDH labels, the
+# last one starting with a letter: w3lib 2.6 reads a host ending in a number, "0x7f.1", as an IPv4
+# address), a path of unreserved characters with no "." or ".." segment, no port, query or
+# fragment (tests/test_dedup_urls.py checks the claim against w3lib on random URLs).
+W3LIB_FIXED_POINT = re.compile(r"(?!.*/\.\.?(?:/|\Z))https?://(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+"
+                               r"[a-z](?:[a-z0-9-]*[a-z0-9])?/[A-Za-z0-9\-._~/]*\Z")
 
 
 def is_plain_url(url: str) -> bool:
@@ -132,10 +133,19 @@ def canonicalize(url: str, *, site_rules: SiteRules | None = None, canonical_hin
     one is ignored, because trusting it would let one site's page overwrite another's.
     """
     rules = site_rules or DEFAULT_RULES
-    own = _canon(url, rules)
+    try:
+        own = _canon(url, rules)
+    except ValueError:
+        # w3lib or urlsplit cannot read it ("http://[::1", a space or "%2f" in the host, a host
+        # ending in a number that is no IPv4 address): no rewrite, as for mailto:; a fetch of it
+        # fails as one line naming it.
+        return url.strip()
     if canonical_hint:
-        # Most pages name themselves as canonical: _canon is pure, its result is reused.
-        hint = own if canonical_hint == url else _canon(canonical_hint, rules)
-        if hint.startswith(("https://", "http://")) and _same_site(own, hint, rules):
-            return hint
+        try:
+            # Most pages name themselves as canonical: _canon is pure, its result is reused.
+            hint = own if canonical_hint == url else _canon(canonical_hint, rules)
+            if hint.startswith(("https://", "http://")) and _same_site(own, hint, rules):
+                return hint
+        except ValueError:
+            pass   # a broken rel=canonical names no page: the article keeps its own URL
     return own

@@ -208,7 +208,7 @@ class Page:
         href = node.attributes.get("href") if node is not None else None
         if not href:
             href = self.meta.get("og:url")
-        return urljoin(self.url, href.strip()) if href and href.strip() else self.url
+        return self.abs(href) or self.url   # a broken canonical ("http://[::1") names no other page
 
     def lang(self) -> str | None:
         node = self.tree.css_first("html")
@@ -220,7 +220,13 @@ class Page:
         return lang.strip().replace("_", "-").split("-")[0].lower() or None
 
     def abs(self, href: str | None) -> str | None:
-        return urljoin(self.url, href.strip()) if href and href.strip() else None
+        """``href`` made absolute; None when empty or unreadable (urljoin raises on "http://[x")."""
+        if not href or not href.strip():
+            return None
+        try:
+            return urljoin(self.url, href.strip())
+        except ValueError:
+            return None
 
 
 def first(*values: Any) -> Any:

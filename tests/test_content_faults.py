@@ -8,6 +8,7 @@ the next run (the site healthy again) stores the rest.
 """
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -253,3 +254,81 @@ async def test_a_plain_http_site_is_crawled_when_force_https_is_false(tmp_path, 
     else:
         assert all(u.startswith(server.url + "/news/") for u in urls)
         assert counters["extracted"] == counters["new"] == 3
+
+
+# -- broken URLs in a page: links, rel=canonical, sitemap <loc> ----------------------------------------------
+
+# Each is refused by urlsplit (an unclosed IPv6 bracket) or by w3lib (a space or an encoded "/" in
+# the host; since w3lib 2.6, a host ending in a number that is no IPv4 address).
+BROKEN_URLS = ["http://[::1/x", "http://exa mple.com/news/a", "http://999.1.1.1.1/news/c", "http://a%2fb.com/x"]
+
+
+def broken_urls_site(loc: str):
+    """Article n links to and names as its rel=canonical BROKEN_URLS[n]; the home page links to
+    all of them; the sitemap lists the articles and ``loc``."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, Response
+    from starlette.routing import Route
+
+    slugs = [f"2026/01/0{i}/harbour-council-approves-new-ferry-line-{i}" for i in range(len(BROKEN_URLS))]
+
+    async def home(request):
+        links = "".join(f'<li><a href="/news/{s}">Story {i}</a></li>' for i, s in enumerate(slugs))
+        links += "".join(f'<li><a href="{b}">Broken {i}</a></li>' for i, b in enumerate(BROKEN_URLS))
+        return HTMLResponse(f"<html><body><ul>{links}</ul></body></html>")
+
+    async def sitemap(request):
+        base = str(request.base_url).rstrip("/")
+        locs = [f"{base}/news/{s}" for s in slugs] + [loc]
+        body = "".join(f"<url><loc>{u}</loc></url>" for u in locs)
+        return Response(f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                        f"{body}</urlset>", media_type="application/xml")
+
+    async def article(request):
+        n = int(request.path_params["rest"][-1])
+        paras = "".join(f"<p>The harbour council approved ferry line {n} on Tuesday, paragraph {k}, after a "
+                        f"long debate about costs and timetables.</p>" for k in range(6))
+        return HTMLResponse(f'<html><head><title>Ferry line {n}</title><link rel="canonical" href="{BROKEN_URLS[n]}">'
+                            f'</head><body><article><h1>Ferry line {n}</h1>{paras}<p><a href="{BROKEN_URLS[n]}">'
+                            f"more</a></p></article></body></html>")
+
+    return Starlette(routes=[Route("/robots.txt", lambda r: Response("", status_code=404)), Route("/", home),
+                             Route("/sitemap.xml", sitemap), Route("/news/{rest:path}", article)])
+
+
+async def test_broken_urls_in_pages_cost_no_article_and_one_line_each(tmp_path):
+    """A rel=canonical or a link that urlsplit or w3lib cannot read is ignored: the article is kept
+    under its fetched URL. Before, a broken canonical failed its article's extraction (urljoin
+    raised in the extractor), and with w3lib 2.6 (canonicalize_url raises on more hosts) it ended
+    the whole batch. A sitemap <loc> urlsplit cannot read (a port out of range) is left out of
+    discovery, as such links always were."""
+    import dataclasses
+
+    import extractors
+    from crawl.config import parse_config
+    from crawl.fetch import Fetcher
+    from crawl.pipeline import SiteRun, crawl_batch, discover_urls
+    from pipeline_helpers import no_sleep
+    from replay.server import LoopbackServer
+    from storage.staging import Staging
+    from storage.state import CrawlState
+
+    loc = "http://127.0.0.1:99999/news/2026/01/09/a-port-out-of-range"
+    with LoopbackServer(broken_urls_site(loc)) as server:
+        cfg = parse_config({"fetch": {"retries": 0}, "sites": {"plain": {
+            "domains": ["127.0.0.1"], "extractor": "generic", "start_pages": [server.url + "/"],
+            "sitemaps": [server.url + "/sitemap.xml"], "force_https": False,
+            "politeness": {"delay_s": 0}}}}, "custom.toml")
+        cfg = dataclasses.replace(cfg, fetch=dataclasses.replace(cfg.fetch, timeout_s=5.0))
+        async with Fetcher(cfg, sleep=no_sleep) as fetcher:
+            run = SiteRun(site=cfg.site("plain"), run_id="r1", fetcher=fetcher, extractor=extractors.GENERIC,
+                          staging=Staging(tmp_path / "staging", "r1"), state=CrawlState())
+            urls = [d.url for d in await discover_urls(run)]
+            counters = await crawl_batch(run, urls, 0)
+    articles = [u for u in urls if "/news/2026/" in u]
+    assert len(articles) == len(BROKEN_URLS)
+    assert counters["extracted"] == counters["new"] == len(BROKEN_URLS)
+    staged = [json.loads(line) for f in run.staging.files("article_versions") for line in f.read_text().splitlines()
+              if line.strip()]
+    assert sorted(r["url"] for r in staged) == sorted(articles)      # each under its own URL, not the canonical
+    assert loc not in urls and not run.example_failures

@@ -145,7 +145,9 @@ def _random_urls(rng, n: int):
     for _ in range(n):
         labels = ["".join(rng.choice(string.ascii_lowercase + string.digits + "-")
                           for _ in range(rng.randint(1, 8))) for _ in range(rng.randint(2, 4))]
-        host = rng.choice([".".join(labels), "xn--" + ".".join(labels), ".".join(labels).upper(), "m." + ".".join(labels)])
+        numbers = ".".join(rng.choice(["0x7f", "1", "256", "08", "0"]) for _ in range(rng.randint(1, 5)))
+        host = rng.choice([".".join(labels), "xn--" + ".".join(labels), ".".join(labels).upper(), "m." + ".".join(labels),
+                           numbers, labels[0] + "." + numbers])   # hosts ending in a number: IPv4 to w3lib 2.6
         yield (rng.choice(["http", "https", "HTTP"]) + "://" + host + rng.choice(["", ":8080"]) + "/"
                + "".join(rng.choice(path_chars) for _ in range(rng.randint(0, 40))))
 
@@ -168,7 +170,7 @@ def test_urls_the_fast_path_skips_w3lib_for_are_ones_w3lib_leaves_unchanged():
             assert canonicalize_url(url) == url, url
     assert through > 1_000          # the pattern is exercised, not just refused
     for refused in ("https://e.com/a/./b", "https://e.com/a/..", "https://e.com/a?b=1", "https://e.com/a#f",
-                    "https://E.com/a", "https://e.com:443/a", "https://e.com", "https://e.com/%41", "HTTPS://e.com/a"):
+                    "https://E.com/a", "https://e.com:443/a", "https://e.com", "https://e.com/%41", "HTTPS://e.com/a", "https://0x7f.1/a", "https://1.2.3.4/a", "https://a.b.6/a"):
         assert not urls_mod.W3LIB_FIXED_POINT.match(refused), refused
     # The other functions that skip their parsing for such URLs (``is_plain_url``) give what they
     # give when they parse: discovery's absolute_http_url and normalize_url, and canonicalize.

@@ -68,6 +68,81 @@ async def _apply_schedules(cfg, names: dict[str, str]) -> list[str]:
     return out
 
 
+#: Prefect's heartbeat period when the deployment file's env does not set
+#: PREFECT_FLOWS_HEARTBEAT_FREQUENCY (deploy/prefect.yaml sets 30, Prefect's least).
+PREFECT_DEFAULT_HEARTBEAT_S = 180
+#: Heartbeats missed before a flow run is marked Crashed.
+MISSED_HEARTBEATS = 3
+CRASH_AUTOMATION = "newsarchive: mark runs whose process died Crashed"
+
+
+def heartbeat_seconds(spec: dict) -> int:
+    """The longest heartbeat period the deployment file gives its flow runs."""
+    periods = []
+    for d in spec["deployments"]:
+        env = (((d.get("work_pool") or {}).get("job_variables") or {}).get("env") or {})
+        value = env.get("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", PREFECT_DEFAULT_HEARTBEAT_S)
+        try:
+            periods.append(max(30, int(value)))
+        except (TypeError, ValueError):
+            raise DeployError(f"deployment {d.get('name')!r}: PREFECT_FLOWS_HEARTBEAT_FREQUENCY = {value!r} is not "
+                              f"a whole number of seconds; set it to 30 or more") from None
+    return max(periods, default=PREFECT_DEFAULT_HEARTBEAT_S)
+
+
+def crash_automation(heartbeat_s: int, missed: int = MISSED_HEARTBEATS):
+    """The automation that marks a newsarchive flow run Crashed once its heartbeats stop.
+
+    A flow run whose process dies with its host (kill -9, the OOM killer, a power cut) is left
+    Running by Prefect for ever, and a Running run keeps its work pool slot: with --pool-limit 4,
+    four such deaths stop every schedule. The run's heartbeat events stop with it; this is the
+    Prefect docs' "detect zombie flows" recipe, kept to flow runs tagged ``newsarchive`` (the
+    deployments of deploy/prefect.yaml), so other flows on the server are left alone. The
+    archive needs nothing from it: the next run commits the dead run's staged batches."""
+    from datetime import timedelta
+
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    within = heartbeat_s * missed
+    return Automation(
+        name=CRASH_AUTOMATION,
+        description=f"A newsarchive flow run with no heartbeat for {within} s ({missed} missed) is marked "
+                    f"Crashed, so it frees its work pool slot (created by `newsarchive deploy`).",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed", "prefect.flow-run.Failed",
+                    "prefect.flow-run.Cancelled", "prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            match_related=ResourceSpecification({"prefect.resource.id": "prefect.tag.newsarchive"}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=within),
+        ),
+        actions=[ChangeFlowRunState(
+            state=StateType.CRASHED,
+            message=f"no heartbeat for {within} s: its process died (host lost, kill -9, OOM); the archive's "
+                    f"next run commits what it staged")],
+    )
+
+
+async def _ensure_crash_automation(heartbeat_s: int) -> str:
+    """Create the automation, or replace an older one of the same name (its settings may differ)."""
+    from prefect.automations import Automation
+    try:
+        old = await Automation.aread(name=CRASH_AUTOMATION)
+    except ValueError:
+        old = None
+    if old is not None:
+        await old.adelete()
+    await crash_automation(heartbeat_s).acreate()
+    return "replaced" if old is not None else "created"
+
+
 @click.command()
 @click.option("--prefect-file", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_PREFECT_FILE,
               show_default="the repository's deploy/prefect.yaml", help="Prefect deployment file.")
@@ -79,7 +154,8 @@ def deploy(obj, prefect_file: Path, pool_limit: int | None) -> None:
 
     Creates the process work pool the file names if it is missing, registers one
     deployment per site (module entrypoints, archive and config of this command
-    passed to every worker) and sets each schedule from the site config. Needs a
+    passed to every worker), sets each schedule from the site config, and adds an
+    automation that marks a flow run whose process died Crashed. Needs a
     running Prefect server (PREFECT_API_URL). Then, on each worker host:
     `prefect worker start --pool newsarchive --limit 2`.
 
@@ -93,6 +169,7 @@ def deploy(obj, prefect_file: Path, pool_limit: int | None) -> None:
                           "(`prefect server start`, see docs/DEPLOY.md) and export PREFECT_API_URL")
     cfg = obj.config()
     spec = _read_prefect_file(prefect_file)
+    beat = heartbeat_seconds(spec)
     deployments = {d.get("name"): (d.get("parameters") or {}).get("sites", [None])[0] for d in spec["deployments"]}
     missing = sorted(set(cfg.sites) - set(deployments.values()))
     if missing:
@@ -121,6 +198,8 @@ def deploy(obj, prefect_file: Path, pool_limit: int | None) -> None:
         raise DeployError(f"`prefect deploy` on {prefect_file} failed (exit {proc.returncode}): {tail}")
     for line in asyncio.run(_apply_schedules(cfg, deployments)):
         click.echo(f"deployment {line}")
+    click.echo(f"automation {CRASH_AUTOMATION!r}: {asyncio.run(_ensure_crash_automation(beat))} (a flow run "
+               f"with no heartbeat for {beat * MISSED_HEARTBEATS} s is marked Crashed)")
     click.echo(f"archive for every worker: {obj.archive.location}; start workers with "
                f"`prefect worker start --pool {sorted(pools)[0]} --limit 2`")
 

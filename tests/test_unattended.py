@@ -188,3 +188,72 @@ def test_serve_without_a_prefect_server_fires_its_schedule(tmp_path):
     assert "Prefect server: http://127.0.0.1:" in text
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{state['api_url']}/health", timeout=2)   # the server serve started is stopped with it
+
+
+def test_a_run_whose_worker_died_is_marked_crashed_and_frees_the_pool(tmp_path):
+    """A worker host dies (kill -9 of the worker and its flow run) in the middle of a scheduled run,
+    on a pool limited to 1 run: Prefect alone would leave that run Running for ever, holding the
+    only slot, so no schedule would ever run again. `newsarchive deploy`'s automation marks it
+    Crashed once its heartbeats stop (3 x 30 s), and the next scheduled run completes on the other
+    worker, committing what the dead run had staged."""
+    from flows.cli_deploy import CRASH_AUTOMATION
+
+    arch = tmp_path / "archive"
+    config = config_with(tmp_path, {"almayadeen": "@every 10s", "reuters": "0 0 1 1 *"})
+    with postgres() as pg, prefect_server(tmp_path / "pf", pg) as api, \
+            start_replay(seed=33, per_site=60) as srv:
+        env = prefect_env(api, tmp_path / "home", PREFECT_WORKER_QUERY_SECONDS="1",
+                          PREFECT_WORKER_PREFETCH_SECONDS="1", NEWSARCHIVE_REPLAY_URL=srv.url)
+        done = subprocess.run([NEWSARCHIVE, "--archive", str(arch), "--config", str(config), "deploy",
+                               "--pool-limit", "1"], env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"automation '{CRASH_AUTOMATION}': created (a flow run with no heartbeat for 90 s" in done.stdout
+        # Article pages slowed: the run is still crawling when its host dies.
+        httpx.post(f"{srv.url}/__replay__/knobs", json={
+            "fault_rate_slow": 1.0, "slow_s": 2.0, "fault_attempts": 1_000_000,
+            "fault_paths": [r"/news/.+"]}, timeout=10).raise_for_status()
+        logs = [tmp_path / f"worker{i}.log" for i in (1, 2)]
+        first = start_worker("newsarchive", "w1", env, logs[0])
+        second = None
+        try:
+            def heartbeating_run_on_w1():
+                mine = {p.pid for p in psutil.Process(first.pid).children(recursive=True)}
+                for r in flow_runs(api, "scrape-almayadeen", types=["RUNNING"]):
+                    pid = (r.get("infrastructure_pid") or "").rsplit(":", 1)[-1]
+                    if not (pid.isdigit() and int(pid) in mine and run_liveness(arch, r["id"]) == "alive"):
+                        continue
+                    beats = httpx.post(f"{api}/events/filter", json={"filter": {
+                        "event": {"name": ["prefect.flow-run.heartbeat"]},
+                        "resource": {"id": [f"prefect.flow-run.{r['id']}"]}}}, timeout=10).json()
+                    if beats["events"]:
+                        return r
+                return None
+            victim = wait_for(heartbeating_run_on_w1, 240, "a heartbeating scrape-almayadeen run on worker 1", logs[0])
+            kill_tree(first)
+            httpx.post(f"{srv.url}/__replay__/knobs", json={"fault_rate_slow": 0.0}, timeout=10).raise_for_status()
+            second = start_worker("newsarchive", "w2", env, logs[1])
+
+            def crashed():
+                state = httpx.get(f"{api}/flow_runs/{victim['id']}", timeout=10).json()["state"]
+                return state if state["type"] == "CRASHED" else None
+            state = wait_for(crashed, 240, "the killed run marked Crashed", logs[1])
+            assert "no heartbeat for 90 s" in state["message"], state
+
+            def completed_after_crash():
+                return [r for r in flow_runs(api, "scrape-almayadeen", types=["COMPLETED"])
+                        if r["auto_scheduled"] and r["start_time"] > state["timestamp"]]
+            wait_for(completed_after_crash, 240, "a scheduled run completed after the crash", logs[1])
+        except BaseException:
+            for log in logs:
+                if log.exists():
+                    print(f"--- {log.name}\n" + log.read_text(errors="replace")[-5000:])
+            raise
+        finally:
+            for w in (first, second):
+                if w is not None and w.poll() is None:
+                    stop_group(w)
+    want = {a.url for a in Corpus(seed=33, per_site=60).articles("almayadeen")}
+    got = articles(arch, "almayadeen")
+    assert want <= {u for u, _ in got} and all(n == 1 for _, n in got)
+    statuses = [s for (s,) in query(Archive(arch), "SELECT status FROM runs")[1]]
+    assert "completed" in statuses and set(statuses) <= {"completed", "recovered"}, statuses

@@ -225,8 +225,10 @@ def plain_http_site():
                              Route("/", home), Route("/news/{rest:path}", article)])
 
 
-@pytest.mark.parametrize("force_https", [False, True])
-async def test_a_plain_http_site_is_crawled_when_force_https_is_false(tmp_path, force_https):
+async def crawl_custom_site(app, site, tmp_path):
+    """Discover and crawl, in one batch, the custom site ``plain`` (generic extractor, no delay,
+    no retries) served by ``app`` on loopback; ``site(server_url)``: its settings besides domains
+    and start page. Returns (server URL, discovered URLs, counters, the SiteRun)."""
     import dataclasses
 
     import extractors
@@ -238,21 +240,28 @@ async def test_a_plain_http_site_is_crawled_when_force_https_is_false(tmp_path, 
     from storage.staging import Staging
     from storage.state import CrawlState
 
-    with LoopbackServer(plain_http_site()) as server:
-        cfg = parse_config({"fetch": {"retries": 0}, "sites": {"plain": {
-            "domains": ["127.0.0.1"], "extractor": "generic", "start_pages": [server.url + "/"],
-            "force_https": force_https, "politeness": {"delay_s": 0}}}}, "custom.toml")
+    with LoopbackServer(app) as server:
+        settings = {"domains": ["127.0.0.1"], "extractor": "generic", "start_pages": [server.url + "/"],
+                    "politeness": {"delay_s": 0}, **site(server.url)}
+        cfg = parse_config({"fetch": {"retries": 0}, "sites": {"plain": settings}}, "custom.toml")
         cfg = dataclasses.replace(cfg, fetch=dataclasses.replace(cfg.fetch, timeout_s=5.0))
         async with Fetcher(cfg, sleep=no_sleep) as fetcher:
             run = SiteRun(site=cfg.site("plain"), run_id="r1", fetcher=fetcher, extractor=extractors.GENERIC,
                           staging=Staging(tmp_path / "staging", "r1"), state=CrawlState())
             urls = [d.url for d in await discover_urls(run)]
             counters = await crawl_batch(run, urls, 0)
+    return server.url, urls, counters, run
+
+
+@pytest.mark.parametrize("force_https", [False, True])
+async def test_a_plain_http_site_is_crawled_when_force_https_is_false(tmp_path, force_https):
+    server_url, urls, counters, _ = await crawl_custom_site(plain_http_site(), lambda url: {"force_https": force_https},
+                                                            tmp_path)
     assert len(urls) == 3
     if force_https:      # the default: http links are rewritten to https, which this server does not speak
         assert all(u.startswith("https://") for u in urls) and counters.get("extracted", 0) == 0
     else:
-        assert all(u.startswith(server.url + "/news/") for u in urls)
+        assert all(u.startswith(server_url + "/news/") for u in urls)
         assert counters["extracted"] == counters["new"] == 3
 
 
@@ -302,29 +311,9 @@ async def test_broken_urls_in_pages_cost_no_article_and_one_line_each(tmp_path):
     raised in the extractor), and with w3lib 2.6 (canonicalize_url raises on more hosts) it ended
     the whole batch. A sitemap <loc> urlsplit cannot read (a port out of range) is left out of
     discovery, as such links always were."""
-    import dataclasses
-
-    import extractors
-    from crawl.config import parse_config
-    from crawl.fetch import Fetcher
-    from crawl.pipeline import SiteRun, crawl_batch, discover_urls
-    from pipeline_helpers import no_sleep
-    from replay.server import LoopbackServer
-    from storage.staging import Staging
-    from storage.state import CrawlState
-
     loc = "http://127.0.0.1:99999/news/2026/01/09/a-port-out-of-range"
-    with LoopbackServer(broken_urls_site(loc)) as server:
-        cfg = parse_config({"fetch": {"retries": 0}, "sites": {"plain": {
-            "domains": ["127.0.0.1"], "extractor": "generic", "start_pages": [server.url + "/"],
-            "sitemaps": [server.url + "/sitemap.xml"], "force_https": False,
-            "politeness": {"delay_s": 0}}}}, "custom.toml")
-        cfg = dataclasses.replace(cfg, fetch=dataclasses.replace(cfg.fetch, timeout_s=5.0))
-        async with Fetcher(cfg, sleep=no_sleep) as fetcher:
-            run = SiteRun(site=cfg.site("plain"), run_id="r1", fetcher=fetcher, extractor=extractors.GENERIC,
-                          staging=Staging(tmp_path / "staging", "r1"), state=CrawlState())
-            urls = [d.url for d in await discover_urls(run)]
-            counters = await crawl_batch(run, urls, 0)
+    _, urls, counters, run = await crawl_custom_site(
+        broken_urls_site(loc), lambda url: {"sitemaps": [url + "/sitemap.xml"], "force_https": False}, tmp_path)
     articles = [u for u in urls if "/news/2026/" in u]
     assert len(articles) == len(BROKEN_URLS)
     assert counters["extracted"] == counters["new"] == len(BROKEN_URLS)

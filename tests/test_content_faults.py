@@ -305,7 +305,7 @@ def broken_urls_site(loc: str):
                              Route("/sitemap.xml", sitemap), Route("/news/{rest:path}", article)])
 
 
-async def test_broken_urls_in_pages_cost_no_article_and_one_line_each(tmp_path):
+async def test_broken_urls_in_pages_cost_no_article(tmp_path):
     """A rel=canonical or a link that urlsplit or w3lib cannot read is ignored: the article is kept
     under its fetched URL. Before, a broken canonical failed its article's extraction (urljoin
     raised in the extractor), and with w3lib 2.6 (canonicalize_url raises on more hosts) it ended

@@ -467,7 +467,10 @@ async def test_warc_records_written_off_the_loop_stay_whole_while_the_file_is_se
         assert f._warc_thread is not None    # the thread wrote them
     sealed += warc.seal()
     assert sorted(r.url for r in results) == sorted(urls) and all(r.outcome == "fetched" for r in results)
-    assert len(sealed) > 5 and sorted(sealed) == sorted(warc.files)
+    # A seal finds no new file when every record since the last seal was written before it (how
+    # many do depends on scheduling: 5 of the 9 seals once in CI); the first finds >= 7 records,
+    # and with 8 fetches at a time most of the 60 come after it, in another file.
+    assert len(sealed) >= 2 and sorted(sealed) == sorted(warc.files)
     for r in results:
         url, status, _, body = read_record(tmp_path, r.warc)
         assert (url, status) == (r.url, 200) and body == r.content

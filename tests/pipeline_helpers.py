@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import httpx
 
@@ -17,6 +18,11 @@ from storage.state import CrawlState, archive_state_loader
 
 async def no_sleep(_seconds: float) -> None:
     return None
+
+
+def staged_rows(staging, table: str) -> list[dict]:
+    """The rows a run staged for ``table`` (its JSON-lines batch files), in file order."""
+    return [json.loads(line) for f in staging.files(table) for line in f.read_text().splitlines() if line.strip()]
 
 
 def config(retries: int = 1):

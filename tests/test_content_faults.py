@@ -8,14 +8,13 @@ the next run (the site healthy again) stores the rest.
 """
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from pipeline_helpers import replay_truth, config, crawl_once
+from pipeline_helpers import replay_truth, config, crawl_once, staged_rows
 from replay import Knobs, start_replay
 from replay.corpus import unit
 from storage.lake import Archive
@@ -317,7 +316,6 @@ async def test_broken_urls_in_pages_cost_no_article(tmp_path):
     articles = [u for u in urls if "/news/2026/" in u]
     assert len(articles) == len(BROKEN_URLS)
     assert counters["extracted"] == counters["new"] == len(BROKEN_URLS)
-    staged = [json.loads(line) for f in run.staging.files("article_versions") for line in f.read_text().splitlines()
-              if line.strip()]
+    staged = staged_rows(run.staging, "article_versions")
     assert sorted(r["url"] for r in staged) == sorted(articles)      # each under its own URL, not the canonical
     assert loc not in urls and not run.example_failures

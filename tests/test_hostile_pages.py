@@ -240,7 +240,7 @@ async def test_a_slow_page_never_stalls_the_crawl_and_is_failed_extract_timeout(
     from crawl.fetch import Fetcher
     from crawl.pipeline import SiteRun, crawl_batch, discover_urls
     from crawl.plan import replay_host_map
-    from pipeline_helpers import config, no_sleep
+    from pipeline_helpers import config, no_sleep, staged_rows
     from replay import start_replay
     from storage.staging import Staging
     from storage.state import CrawlState
@@ -284,8 +284,7 @@ async def test_a_slow_page_never_stalls_the_crawl_and_is_failed_extract_timeout(
     assert max(gaps) < 0.9, f"the event loop was held {max(gaps):.2f}s at once"
     msg = run.example_failures["extract_timeout"][0]
     assert msg.startswith(f"reuters: {urls[0]}") and "longer than 1s" in msg
-    staged = {table: [json.loads(line) for f in run.staging.files(table) for line in f.read_text().splitlines()
-                      if line.strip()] for table in ("fetch_log", "article_versions")}
+    staged = {table: staged_rows(run.staging, table) for table in ("fetch_log", "article_versions")}
     hostile = [r for r in staged["fetch_log"] if r["url"] == urls[0]]
     assert [(r["outcome"], r["error_kind"], r["etag"]) for r in hostile] == [("failed", "extract_timeout", None)]
     assert len(staged["article_versions"]) == len(urls) - 1

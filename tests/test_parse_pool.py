@@ -25,7 +25,7 @@ from crawl.parsepool import ParsePool
 from crawl.pipeline import SiteRun, crawl_batch, discover_urls
 from crawl.plan import replay_host_map
 from dedup.state import DedupState
-from pipeline_helpers import config, no_sleep
+from pipeline_helpers import config, no_sleep, staged_rows
 from replay import Knobs, start_replay
 from storage.staging import Staging
 from storage.state import CrawlState
@@ -46,8 +46,7 @@ async def _crawl(tmp: Path, srv, pool: ParsePool, monkeypatch, site_name: str = 
                       staging=Staging(tmp / "staging", "r1"), state=CrawlState(), dedup=DedupState.load(tmp / "dedup"))
         urls = sorted(d.url for d in await discover_urls(run))
         counters = await crawl_batch(run, urls, 0)
-    rows = [json.loads(line) for f in run.staging.files("article_versions") for line in f.read_text().splitlines()
-            if line.strip()]
+    rows = staged_rows(run.staging, "article_versions")
     return urls, counters, {r["url"]: r for r in rows}
 
 
